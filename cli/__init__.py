@@ -1,0 +1,1 @@
+"""The ``kstreamy`` command line (installed as the ``kstreamy_cli`` package)."""

@@ -1,0 +1,3 @@
+from kstreamy_cli.main import main
+
+main()

@@ -1,0 +1,91 @@
+"""App: the entry point users build a topology on and run."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from kstreamy.config import AppConfig
+from kstreamy.dsl.stream import Stream
+from kstreamy.errors import TopologyError
+from kstreamy.serde import Serde, resolve_serde
+from kstreamy.topology import Topology
+
+TimestampExtractor = Callable[[Any, Any, float], float]
+
+
+class App:
+    """A stream-processing application, identified by ``application_id``.
+
+    The id is the consumer group id and the prefix of every internal topic, so two processes
+    running an App with the same id share the work. ``bootstrap_servers`` defaults to the
+    ``KSTREAMY_BOOTSTRAP_SERVERS`` environment variable, then ``localhost:9092``.
+    """
+
+    def __init__(
+        self, application_id: str, bootstrap_servers: str | None = None, **config: Any
+    ) -> None:
+        if bootstrap_servers is not None:
+            config["bootstrap_servers"] = bootstrap_servers
+        self.config = AppConfig.build(application_id, **config)
+        self.topology = Topology()
+        self._instance: Any = None
+
+    @property
+    def application_id(self) -> str:
+        return self.config.application_id
+
+    def stream(
+        self,
+        topic: str | list[str],
+        key_serde: str | Serde = "bytes",
+        value_serde: str | Serde = "bytes",
+        timestamp: TimestampExtractor | None = None,
+        name: str | None = None,
+    ) -> Stream:
+        """Read one or more topics as a stream.
+
+        ``timestamp(key, value, record_ts)`` returns the event time in seconds; by default the
+        Kafka record timestamp is used. Output records carry the event time of their input.
+        """
+        topics = [topic] if isinstance(topic, str) else list(topic)
+        if not topics or not all(isinstance(t, str) and t for t in topics):
+            raise TopologyError(f"stream() needs topic names, got {topic!r}")
+        if timestamp is not None and not callable(timestamp):
+            raise TopologyError("timestamp must be a function (key, value, record_ts) -> seconds")
+        key = resolve_serde(key_serde)
+        value = resolve_serde(value_serde)
+        params = {"topics": topics, "key_serde": key, "value_serde": value, "timestamp": timestamp}
+        node = self.topology.add("source", [], params, name)
+        return Stream(self.topology, node.name, key, value)
+
+    def describe(self) -> str:
+        """The topology as text: sub-topologies, processors and the topics they use."""
+        self.topology.validate()
+        return f"Application: {self.application_id}\n{self.topology.describe()}"
+
+    def run(self, install_signal_handlers: bool = True) -> None:
+        """Run one instance in this process until SIGTERM/SIGINT or :meth:`stop`."""
+        from kstreamy.runtime.instance import Instance
+
+        _default_logging()
+        self._instance = Instance(self, install_signal_handlers=install_signal_handlers)
+        try:
+            self._instance.run()
+        finally:
+            self._instance = None
+
+    def stop(self) -> None:
+        """Ask a running instance to finish its batch, commit and leave the group."""
+        if self._instance is not None:
+            self._instance.stop()
+
+
+def _default_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=os.environ.get("KSTREAMY_LOG_LEVEL", "INFO"),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )

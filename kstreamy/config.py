@@ -1,0 +1,170 @@
+"""Application configuration: one validated object, checked before anything connects.
+
+Keys are snake_case kstreamy settings. Any key containing a dot is a librdkafka property
+(``"security.protocol"``, ``"sasl.mechanism"``, ...) passed through to every client, so the
+security settings of an existing Kafka setup can be used unchanged. Per-client librdkafka
+properties go in ``consumer_config`` / ``producer_config`` / ``admin_config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from kstreamy.errors import ConfigError
+
+ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
+ErrorPolicy = Literal["fail", "skip", "dead_letter"]
+OffsetReset = Literal["earliest", "latest"]
+
+_APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+@dataclasses.dataclass
+class AppConfig:
+    """Every kstreamy setting with its default.
+
+    Defaults follow Kafka Streams where it has one, except ``commit_interval_ms`` under
+    at-least-once: 5 s instead of 30 s, which bounds the replay after a crash at little cost.
+    """
+
+    application_id: str
+    bootstrap_servers: str = "localhost:9092"
+    processing_guarantee: ProcessingGuarantee = "at_least_once"
+    commit_interval_ms: int | None = None
+    state_dir: str = "./state"
+    auto_offset_reset: OffsetReset = "earliest"
+    on_deserialization_error: ErrorPolicy = "fail"
+    on_processing_error: ErrorPolicy = "fail"
+    dead_letter_topic: str | None = None
+    poll_batch_size: int = 2000
+    poll_timeout_ms: int = 100
+    session_timeout_ms: int = 10000
+    max_poll_interval_ms: int = 300000
+    heartbeat_interval_ms: int | None = None
+    internal_topic_replication_factor: int = -1
+    instance_id: str | None = None
+    consumer_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    producer_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    admin_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    kafka_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def effective_commit_interval_ms(self) -> int:
+        if self.commit_interval_ms is not None:
+            return self.commit_interval_ms
+        return 100 if self.processing_guarantee == "exactly_once" else 5000
+
+    @property
+    def dead_letter_topic_name(self) -> str:
+        return self.dead_letter_topic or f"{self.application_id}-dlq"
+
+    @property
+    def app_state_dir(self) -> Path:
+        return Path(self.state_dir) / self.application_id
+
+    @classmethod
+    def build(cls, application_id: str, **settings: Any) -> AppConfig:
+        """Validate raw settings; unknown keys and wrong types are reported all at once."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        known: dict[str, Any] = {}
+        passthrough: dict[str, Any] = {}
+        problems: list[str] = []
+        for key, value in settings.items():
+            if "." in key:
+                passthrough[key] = value
+            elif key in fields:
+                known[key] = value
+            else:
+                close = [n for n in fields if n.split("_")[0] == key.split("_")[0]]
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                problems.append(f"unknown setting {key!r}{hint}")
+        env_bootstrap = os.environ.get("KSTREAMY_BOOTSTRAP_SERVERS")
+        if "bootstrap_servers" not in known and env_bootstrap:
+            known["bootstrap_servers"] = env_bootstrap
+        if not isinstance(application_id, str) or not _APP_ID.match(application_id):
+            problems.append(
+                f"application_id {application_id!r} must be 1-200 characters of "
+                "letters, digits, '.', '_' or '-' (it names the consumer group and topics)"
+            )
+        for key, value in known.items():
+            problems.extend(_check_type(key, value, cls.__annotations__[key]))
+        if problems:
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
+        config = cls(application_id=application_id, **known)
+        config.kafka_config = {**passthrough, **config.kafka_config}
+        config._check_ranges()
+        return config
+
+    def _check_ranges(self) -> None:
+        problems = []
+        for name in ("poll_batch_size", "session_timeout_ms", "max_poll_interval_ms"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.poll_timeout_ms < 0:
+            problems.append(f"poll_timeout_ms must be >= 0, got {self.poll_timeout_ms}")
+        if self.commit_interval_ms is not None and self.commit_interval_ms < 0:
+            problems.append(f"commit_interval_ms must be >= 0, got {self.commit_interval_ms}")
+        if not self.bootstrap_servers:
+            problems.append("bootstrap_servers must not be empty")
+        if problems:
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings for logs and ``describe``: secrets masked."""
+        out = dataclasses.asdict(self)
+        for section in ("consumer_config", "producer_config", "admin_config", "kafka_config"):
+            out[section] = {
+                k: ("***" if any(s in k for s in ("password", "secret", "key")) else v)
+                for k, v in out[section].items()
+            }
+        return out
+
+
+def _check_type(key: str, value: Any, annotation: str) -> list[str]:
+    expected = _annotation_types(annotation)
+    allowed_literals = _literal_values(annotation)
+    if allowed_literals is not None:
+        if value not in allowed_literals:
+            return [f"{key} must be one of {', '.join(map(repr, allowed_literals))}, got {value!r}"]
+        return []
+    if value is None and type(None) in expected:
+        return []
+    if isinstance(value, bool) and bool not in expected:
+        return [f"{key} must be {_type_names(expected)}, got bool {value!r}"]
+    if not isinstance(value, tuple(t for t in expected if t is not type(None))):
+        return [f"{key} must be {_type_names(expected)}, got {type(value).__name__} {value!r}"]
+    return []
+
+
+_LITERALS = {
+    "ProcessingGuarantee": ProcessingGuarantee,
+    "ErrorPolicy": ErrorPolicy,
+    "OffsetReset": OffsetReset,
+}
+_SIMPLE = {"int": int, "str": str, "None": type(None), "bool": bool, "Path": Path}
+
+
+def _literal_values(annotation: str) -> tuple[Any, ...] | None:
+    literal = _LITERALS.get(annotation.strip())
+    return get_args(literal) if literal is not None else None
+
+
+def _annotation_types(annotation: str) -> tuple[type, ...]:
+    if annotation.startswith("dict"):
+        return (dict,)
+    types = []
+    for part in annotation.split("|"):
+        part = part.strip()
+        types.append(_SIMPLE.get(part, object))
+    if str in types:
+        types.append(Path)
+    return tuple(types)
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = [t.__name__ if t is not type(None) else "None" for t in types if t is not Path]
+    return " or ".join(names)

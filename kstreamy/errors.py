@@ -1,0 +1,66 @@
+"""Exceptions raised by kstreamy.
+
+Every error that concerns a record carries where it came from (topic, partition, offset) and
+which part failed, because "a record failed" is useless to someone holding a 40-partition topic.
+"""
+
+from __future__ import annotations
+
+
+class KStreamyError(Exception):
+    """Base class of every error kstreamy raises on purpose."""
+
+
+class ConfigError(KStreamyError):
+    """The application configuration is invalid; raised before anything connects."""
+
+
+class TopologyError(KStreamyError):
+    """The topology cannot be built or run as written (missing name, bad wiring, ...)."""
+
+
+class MissingTopicError(KStreamyError):
+    """An input topic does not exist on the broker."""
+
+    def __init__(self, topics: list[str], bootstrap: str) -> None:
+        self.topics = sorted(topics)
+        names = ", ".join(self.topics)
+        super().__init__(
+            f"input topic(s) not found on {bootstrap}: {names}. "
+            "Create them first (kstreamy does not create user topics)."
+        )
+
+
+class SerdeError(KStreamyError):
+    """A value could not be (de)serialized; the serde says what was wrong with it."""
+
+
+class RecordError(KStreamyError):
+    """Processing stopped at one input record.
+
+    Raised under the ``fail`` policy. The offset of the failed record is not committed, so a
+    restart after fixing the cause begins at exactly this record.
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        cause: BaseException,
+        field: str | None = None,
+    ) -> None:
+        self.stage = stage
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.field = field
+        self.cause = cause
+        where = f"topic={topic} partition={partition} offset={offset}"
+        what = f"{stage} of {field}" if field else stage
+        super().__init__(f"{what} failed at {where}: {type(cause).__name__}: {cause}")
+
+
+class DeliveryError(KStreamyError):
+    """The producer could not deliver a record; input offsets were not committed."""

@@ -1,0 +1,1 @@
+"""Execution of a topology: tasks, the poll loop, commits and group membership."""

@@ -1,0 +1,13 @@
+"""Counters an instance keeps about itself; cheap to bump on the hot path."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class Metrics:
+    records_processed: int = 0
+    records_skipped: int = 0
+    records_dead_lettered: int = 0
+    commits: int = 0

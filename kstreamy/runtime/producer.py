@@ -1,0 +1,62 @@
+"""The instance's output side: a Kafka producer behind the Emitter interface."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import KafkaError, Producer
+
+from kstreamy.errors import DeliveryError
+
+log = logging.getLogger("kstreamy.producer")
+
+
+class KafkaEmitter:
+    """Produces records and remembers the first delivery failure.
+
+    Delivery reports arrive only for failures (``delivery.report.only.error``), so the happy path
+    costs no Python callback per record. A failure is raised at the next ``flush``, before any
+    input offset is committed, which keeps at-least-once intact.
+    """
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self._failure: str | None = None
+        self.producer = Producer({**settings, "on_delivery": self._on_delivery})
+
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None and self._failure is None:
+            self._failure = f"topic={msg.topic()} partition={msg.partition()}: {err.str()}"
+
+    def emit(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if headers:
+            extra["headers"] = headers
+        if partition is not None:
+            extra["partition"] = partition
+        while True:
+            try:
+                self.producer.produce(topic, value, key, timestamp=timestamp_ms, **extra)
+                return
+            except BufferError:
+                # Local queue full: serve delivery reports until there is room.
+                self.producer.poll(0.05)
+
+    def poll(self) -> None:
+        self.producer.poll(0)
+
+    def flush(self, timeout: float = 300.0) -> None:
+        """Wait until every produced record is acknowledged, or raise DeliveryError."""
+        remaining = self.producer.flush(timeout)
+        if self._failure is not None:
+            raise DeliveryError(f"could not deliver output record: {self._failure}")
+        if remaining:
+            raise DeliveryError(f"{remaining} output records not acknowledged within {timeout}s")

@@ -1,0 +1,53 @@
+"""Topic checks and internal topic creation at start-up."""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kstreamy.errors import KStreamyError, MissingTopicError
+
+log = logging.getLogger("kstreamy.topics")
+
+
+def partition_counts(admin: AdminClient, timeout: float = 15.0) -> dict[str, int]:
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise KStreamyError(f"cannot reach the Kafka cluster: {exc}") from exc
+    return {
+        name: len(topic.partitions)
+        for name, topic in metadata.topics.items()
+        if topic.error is None or topic.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART
+    }
+
+
+def require_topics(admin: AdminClient, topics: list[str], bootstrap: str) -> dict[str, int]:
+    """Partition count per topic; a MissingTopicError names every absent input topic."""
+    counts = partition_counts(admin)
+    missing = [t for t in topics if t not in counts]
+    if missing:
+        raise MissingTopicError(missing, bootstrap)
+    return {t: counts[t] for t in topics}
+
+
+def ensure_topic(
+    admin: AdminClient,
+    name: str,
+    partitions: int,
+    replication_factor: int = -1,
+    config: dict[str, str] | None = None,
+) -> None:
+    """Create an internal topic unless it exists; concurrent creation by a peer is fine."""
+    if name in partition_counts(admin):
+        return
+    topic = NewTopic(name, partitions, replication_factor, config=config or {})
+    future = admin.create_topics([topic], operation_timeout=30)[name]
+    try:
+        future.result()
+        log.info("created topic %s (%d partitions)", name, partitions)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise KStreamyError(f"cannot create internal topic {name}: {exc}") from exc

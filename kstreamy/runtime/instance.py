@@ -8,7 +8,9 @@ loses input.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import signal
 import threading
 import time
@@ -26,6 +28,7 @@ from kstreamy.runtime.clients import (
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.producer import KafkaEmitter
 from kstreamy.runtime.record_errors import RecordErrorHandler
+from kstreamy.runtime.status import status_path, write_status
 from kstreamy.runtime.task import Task, task_id
 from kstreamy.runtime.topics import ensure_topic, require_topics
 
@@ -59,6 +62,8 @@ class Instance:
         self._consumer: Consumer | None = None
         self._emitter: KafkaEmitter | None = None
         self._errors: RecordErrorHandler | None = None
+        self._status_path = status_path(self.config.app_state_dir)
+        self._state = "starting"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -96,15 +101,23 @@ class Instance:
                 self.config.bootstrap_servers,
                 ", ".join(topology.source_topics()),
             )
+            self._state = "running"
+            self._write_status()
             self._loop()
             self._commit()
+            self._state = "stopped"
         except RecordError:
             # Keep the progress made before the failing record; its own offset stays uncommitted.
             self._commit_quietly()
+            self._state = "failed"
+            raise
+        except BaseException:
+            self._state = "failed"
             raise
         finally:
             self._close()
             self._restore_signal_handlers(previous)
+            self._write_status()
 
     def _prepare_topics(self) -> None:
         admin = create_admin(self.config)
@@ -200,6 +213,7 @@ class Instance:
         for tp in offsets:
             self._committed[(tp.topic, tp.partition)] = tp.offset
         self.metrics.commits += 1
+        self._write_status()
 
     def _commit_quietly(self) -> None:
         try:
@@ -221,6 +235,7 @@ class Instance:
             self._routes[(tp.topic, tp.partition)] = task
         if partitions:
             log.info("assigned: %s", _names(partitions))
+            self._write_status()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
@@ -231,11 +246,13 @@ class Instance:
         self._drop(keys)
         if partitions:
             log.info("revoked: %s", _names(partitions))
+            self._write_status()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._drop([(tp.topic, tp.partition) for tp in partitions])
         if partitions:
             log.warning("lost without commit: %s", _names(partitions))
+            self._write_status()
 
     def _drop(self, keys: list[tuple[str, int]]) -> None:
         for key in keys:
@@ -243,6 +260,20 @@ class Instance:
             self._committed.pop(key, None)
             if task is not None and task not in self._routes.values():
                 del self._tasks[task.id]
+
+    def _write_status(self) -> None:
+        write_status(
+            self._status_path,
+            {
+                "application_id": self.config.application_id,
+                "pid": os.getpid(),
+                "state": self._state,
+                "partitions": sorted(f"{t}[{p}]" for t, p in self._routes),
+                "tasks": sorted(self._tasks),
+                "committed": {f"{t}[{p}]": o for (t, p), o in sorted(self._committed.items())},
+                "metrics": dataclasses.asdict(self.metrics),
+            },
+        )
 
     # -- signals -----------------------------------------------------------------------------
 

@@ -1,0 +1,94 @@
+"""Memory shared by all RocksDB stores of one instance.
+
+Without sharing, every store gets its own block cache and memtables, so memory grows with the
+number of tasks an instance happens to be assigned; a rebalance that moves many partitions to
+one process could then exhaust it. One cache and one write buffer manager make the bound a
+property of the instance instead.
+"""
+
+from __future__ import annotations
+
+from rocksdict import BlockBasedOptions, Cache, Options, WriteBufferManager
+
+MiB = 1024 * 1024
+
+
+class StoreResources:
+    """The block cache, write buffer manager and per-store tuning of one instance.
+
+    Memtable memory is charged to the block cache (``new_write_buffer_manager_with_cache``),
+    whose capacity is ``block_cache_bytes + write_buffer_bytes``: the two budgets add up to
+    one bound, and blocks may use whatever the memtables currently do not. Index and filter
+    blocks also live in that cache so they are bounded too. The bound is soft: RocksDB may
+    briefly overshoot while a flush is in progress (writers are not stalled, because a stalled
+    writer would stall the whole processing loop). Every non-empty memtable also holds at
+    least one arena block (an eighth of the per-store write buffer), so with many stores
+    written at once usage can exceed ``write_buffer_bytes`` by about that much per store;
+    size the budget with the expected number of tasks in mind.
+
+    Instances must outlive every store opened with their options; :class:`RocksDBStore`
+    keeps a reference for that reason.
+    """
+
+    def __init__(
+        self,
+        block_cache_bytes: int = 64 * MiB,
+        write_buffer_bytes: int = 64 * MiB,
+        *,
+        store_write_buffer_bytes: int = 8 * MiB,
+        max_open_files_per_store: int = 128,
+    ) -> None:
+        if block_cache_bytes <= 0 or write_buffer_bytes <= 0:
+            raise ValueError("block_cache_bytes and write_buffer_bytes must be positive")
+        if store_write_buffer_bytes <= 0:
+            raise ValueError("store_write_buffer_bytes must be positive")
+        if max_open_files_per_store == 0 or max_open_files_per_store < -1:
+            raise ValueError("max_open_files_per_store must be positive or -1 (unlimited)")
+        self.block_cache_bytes = block_cache_bytes
+        self.write_buffer_bytes = write_buffer_bytes
+        # A single store's memtable never needs more than the shared budget.
+        self.store_write_buffer_bytes = min(store_write_buffer_bytes, write_buffer_bytes)
+        # Many tasks per instance means many databases; a per-store limit keeps the process
+        # far from the file-descriptor limit.
+        self.max_open_files_per_store = max_open_files_per_store
+        self.cache = Cache(block_cache_bytes + write_buffer_bytes)
+        self.write_buffer_manager = WriteBufferManager.new_write_buffer_manager_with_cache(
+            write_buffer_bytes, False, self.cache
+        )
+
+    @property
+    def total_bytes(self) -> int:
+        """The soft memory bound of all RocksDB stores of this instance."""
+        return self.block_cache_bytes + self.write_buffer_bytes
+
+    def options(self) -> Options:
+        """Build fresh options for one store, wired to the shared cache and manager."""
+        table = BlockBasedOptions()
+        table.set_block_cache(self.cache)
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        # Most reads are point lookups of keys that may not exist yet (first event of a key).
+        table.set_bloom_filter(10, False)
+
+        opts = Options(raw_mode=True)
+        opts.create_if_missing(True)
+        opts.set_block_based_table_factory(table)
+        opts.set_write_buffer_manager(self.write_buffer_manager)
+        opts.set_write_buffer_size(self.store_write_buffer_bytes)
+        opts.set_max_write_buffer_number(2)
+        opts.set_max_open_files(self.max_open_files_per_store)
+        return opts
+
+    def cache_usage(self) -> int:
+        """Bytes currently held by the shared cache, memtable reservations included."""
+        return int(self.cache.get_usage())
+
+    def write_buffer_usage(self) -> int:
+        """Bytes of memtables currently alive across all stores."""
+        return int(self.write_buffer_manager.get_usage())
+
+    def __repr__(self) -> str:
+        return (
+            f"StoreResources(block_cache_bytes={self.block_cache_bytes}, "
+            f"write_buffer_bytes={self.write_buffer_bytes})"
+        )

@@ -1,0 +1,1 @@
+"""Support code for the test suite (broker choice, instance processes, polling)."""

@@ -1,0 +1,31 @@
+"""Which broker the suite runs against."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+
+@dataclasses.dataclass
+class BrokerHandle:
+    bootstrap_servers: str
+    kind: str  # "tansu" or "kafka"
+    stop: Callable[[], None]
+
+
+def start_test_broker() -> BrokerHandle:
+    external = os.environ.get("KSTREAMY_BOOTSTRAP")
+    if external:
+        return BrokerHandle(external, "kafka", lambda: None)
+    if os.environ.get("KSTREAMY_TEST_BROKER") == "testcontainers":
+        from testcontainers.kafka import KafkaContainer
+
+        container = KafkaContainer().with_kraft()
+        container.start()
+        return BrokerHandle(container.get_bootstrap_server(), "kafka", container.stop)
+    from kstreamy.testing.broker import EmbeddedBroker
+
+    embedded = EmbeddedBroker()
+    embedded.start()
+    return BrokerHandle(embedded.bootstrap_servers, "tansu", embedded.stop)

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.integration
 def test_broker_command_prints_its_address_and_stops_on_sigterm(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "kstreamy_cli", "broker"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         address = process.stdout.readline().strip()

@@ -18,8 +18,14 @@ REPO_ROOT = APPS_DIR.parent.parent
 
 
 class InstanceProcess:
-    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path,
-                 state_dir: Path, app_id: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        process: subprocess.Popen[bytes],
+        log_path: Path,
+        state_dir: Path,
+        app_id: str,
+    ) -> None:
         self.name = name
         self.process = process
         self.log_path = log_path
@@ -76,8 +82,15 @@ class InstanceFactory:
         self.tmp_path = tmp_path
         self.started: list[InstanceProcess] = []
 
-    def start(self, app_module: str, app_id: str, *, state_dir: Path | None = None,
-              name: str | None = None, **settings: Any) -> InstanceProcess:
+    def start(
+        self,
+        app_module: str,
+        app_id: str,
+        *,
+        state_dir: Path | None = None,
+        name: str | None = None,
+        **settings: Any,
+    ) -> InstanceProcess:
         name = name or f"i{len(self.started)}"
         state_dir = state_dir or (self.tmp_path / f"state-{name}")
         log_path = self.tmp_path / f"{name}.log"
@@ -92,7 +105,10 @@ class InstanceFactory:
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "kstreamy_cli", "run", f"{app_module}:build_app"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.tmp_path,
             )
         instance = InstanceProcess(name, process, log_path, state_dir, app_id)
         self.started.append(instance)

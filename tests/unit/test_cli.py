@@ -26,7 +26,10 @@ def test_describe_prints_the_topology(tmp_path, monkeypatch):
     )
     result = subprocess.run(
         [sys.executable, "-m", "kstreamy_cli", "describe", "myapp:app"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "Source: src (topics: [in])" in result.stdout
@@ -36,7 +39,10 @@ def test_describe_prints_the_topology(tmp_path, monkeypatch):
 def test_a_wrong_app_spec_is_a_clear_error(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "kstreamy_cli", "describe", "nosuchmodule:app"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "cannot import 'nosuchmodule'" in result.stderr

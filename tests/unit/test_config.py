@@ -44,5 +44,5 @@ def test_bootstrap_from_environment(monkeypatch):
 def test_unknown_librdkafka_property_fails_at_start_naming_it():
     app = App("a", bootstrap_servers="127.0.0.1:1", **{"no.such.property": "1"})
     app.stream("t").to("u")
-    with pytest.raises(ConfigError, match="no.such.property"):
+    with pytest.raises(ConfigError, match=r"no\.such\.property"):
         app.run(install_signal_handlers=False)

@@ -129,8 +129,11 @@ def test_processing_error_policies():
         driver = TestDriver(app)
         driver.pipe("in", None, 1)
         if policy == "fail":
-            with pytest.raises(RecordError, match="processing failed at topic=in partition=0 "
-                               "offset=1: ValueError: two is not allowed"):
+            with pytest.raises(
+                RecordError,
+                match="processing failed at topic=in partition=0 "
+                "offset=1: ValueError: two is not allowed",
+            ):
                 driver.pipe("in", None, 2)
             continue
         driver.pipe("in", None, 2)
@@ -153,7 +156,7 @@ def test_deserialization_error_names_the_field():
     driver = TestDriver(app)
     with pytest.raises(RecordError, match="deserialization of key failed at topic=in"):
         driver.pipe_raw("in", b"short", b"{}")
-    with pytest.raises(RecordError, match="deserialization of value failed .* invalid JSON"):
+    with pytest.raises(RecordError, match=r"deserialization of value failed .* invalid JSON"):
         driver.pipe_raw("in", (1).to_bytes(8, "big"), b"{")
 
 

@@ -11,8 +11,7 @@ def test_every_package_folder_is_listed():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
     found = {
-        ".".join(p.parent.relative_to(ROOT).parts)
-        for p in (ROOT / "kstreamy").rglob("__init__.py")
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "kstreamy").rglob("__init__.py")
     }
     assert found <= listed
     assert config["package-dir"]["kstreamy_cli"] == "cli"

@@ -12,7 +12,13 @@ SCHEMA = {
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("bytes", b"\x00\xff"), ("str", "héllo"), ("int", -(2**63)), ("int", 42), ("json", {"a": [1]})],
+    [
+        ("bytes", b"\x00\xff"),
+        ("str", "héllo"),
+        ("int", -(2**63)),
+        ("int", 42),
+        ("json", {"a": [1]}),
+    ],
 )
 def test_round_trip(name, value):
     serde = resolve_serde(name)
@@ -62,5 +68,5 @@ def test_avro_round_trip_and_errors():
 
 
 def test_unknown_serde_name_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="unknown serde 'yaml'; known: .*json"):
+    with pytest.raises(ConfigError, match=r"unknown serde 'yaml'; known: .*json"):
         resolve_serde("yaml")

@@ -77,6 +77,11 @@ class App:
         finally:
             self._instance = None
 
+    @property
+    def metrics(self) -> Any:
+        """Counters of the instance running in this process (None when not running)."""
+        return self._instance.metrics if self._instance is not None else None
+
     def stop(self) -> None:
         """Ask a running instance to finish its batch, commit and leave the group."""
         if self._instance is not None:

@@ -156,6 +156,7 @@ class Instance:
         emitter = self._emitter
         assert consumer is not None and emitter is not None
         routes = self._routes
+        metrics = self.metrics
         batch_size = self.config.poll_batch_size
         timeout = self.config.poll_timeout_ms / 1000
         interval = self.config.effective_commit_interval_ms / 1000
@@ -166,10 +167,12 @@ class Instance:
                 if message.error() is not None:
                     self._on_consume_error(message.error())
                     continue
-                task = routes.get((message.topic(), message.partition()))
+                topic = message.topic()
+                task = routes.get((topic, message.partition()))
                 if task is None:
                     continue  # partition revoked while this batch was in flight
-                task.process(message)
+                task.process(message, topic)
+            metrics.records_processed += len(messages)
             emitter.poll()
             if time.monotonic() >= next_commit:
                 self._commit()
@@ -230,7 +233,7 @@ class Instance:
             tid = task_id(sub.id, tp.partition)
             task = self._tasks.get(tid)
             if task is None:
-                task = Task(sub, tp.partition, self._emitter, self._errors, self.metrics)
+                task = Task(sub, tp.partition, self._emitter, self._errors)
                 self._tasks[tid] = task
             self._routes[(tp.topic, tp.partition)] = task
         if partitions:

@@ -23,6 +23,7 @@ class KafkaEmitter:
     def __init__(self, settings: dict[str, Any]) -> None:
         self._failure: str | None = None
         self.producer = Producer({**settings, "on_delivery": self._on_delivery})
+        self._produce = self.producer.produce
 
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         if err is not None and self._failure is None:
@@ -37,6 +38,12 @@ class KafkaEmitter:
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
     ) -> None:
+        if headers is None and partition is None:
+            try:
+                self._produce(topic, value, key, timestamp=timestamp_ms)
+                return
+            except BufferError:
+                pass
         extra: dict[str, Any] = {}
         if headers:
             extra["headers"] = headers

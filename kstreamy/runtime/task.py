@@ -13,7 +13,6 @@ from typing import Any, Protocol
 from kstreamy.errors import RecordError
 from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
-from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.topology import SubTopology
@@ -58,14 +57,12 @@ class Task:
         partition: int,
         emitter: Emitter,
         errors: RecordErrorHandler,
-        metrics: Metrics,
     ) -> None:
         self.id = task_id(sub.id, partition)
         self.subtopology = sub
         self.partition = partition
         self.ctx = RecordContext()
         self._errors = errors
-        self._metrics = metrics
         entries = compile_subtopology(sub, self.ctx, emitter)
         self.positions: dict[str, int] = {}
         """Next offset to consume per input topic: what a commit of this task records."""
@@ -82,19 +79,18 @@ class Task:
             for topic in node.params["topics"]:
                 self._sources[topic] = source
 
-    def process(self, record: RawRecord) -> None:
-        """Run one input record through the graph; errors follow the configured policy."""
+    def process(self, record: RawRecord, topic: str) -> None:
+        """Run one input record (read from ``topic``) through the graph.
+
+        Errors follow the configured policy. This is the per-record hot path: it reads from the
+        record only what every record needs.
+        """
         ctx = self.ctx
-        topic = record.topic()
-        ctx.topic = topic
-        ctx.partition = record.partition()
-        ctx.offset = record.offset()
+        ctx.record = record
         ctx.timestamp_ms = record.timestamp()[1]
-        ctx.headers = record.headers()
         source = self._sources[topic]
         raw_key = record.key()
         raw_value = record.value()
-        self._metrics.records_processed += 1
         try:
             key = source.deserialize_key(raw_key)
         except Exception as exc:
@@ -115,4 +111,4 @@ class Task:
                 except Exception as exc:
                     self._errors.handle("processing", None, exc, ctx, raw_key, raw_value)
         # Reached only when the record is done with (processed, skipped or dead-lettered).
-        self.positions[topic] = ctx.offset + 1
+        self.positions[topic] = record.offset() + 1

@@ -171,7 +171,8 @@ class TestDriver:
         try:
             while self._pending:
                 record = self._pending.popleft()
-                self._task(record.topic(), record.partition()).process(record)
+                self.metrics.records_processed += 1
+                self._task(record.topic(), record.partition()).process(record, record.topic())
         finally:
             self._feeding = False
             self._pending.clear()
@@ -180,7 +181,7 @@ class TestDriver:
         sub = self._subs[topic]
         tid = task_id(sub.id, partition)
         if tid not in self._tasks:
-            self._tasks[tid] = Task(sub, partition, self._emitter, self._errors, self.metrics)
+            self._tasks[tid] = Task(sub, partition, self._emitter, self._errors)
         return self._tasks[tid]
 
     def _on_emit(

@@ -1,0 +1,115 @@
+"""Shared set-up for the benchmarks: a broker, an input topic, timing helpers.
+
+Every benchmark compares kstreamy with a hand-written confluent-kafka loop doing the same work,
+in the same process session, on the same broker and input, and prints the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kstreamy.testing.broker import EmbeddedBroker
+from kstreamy.testing.topics import create_topics, produce
+
+PARTITIONS = 4
+
+
+def arguments(description: str, events: int) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--events", type=int, default=events, help="input events")
+    parser.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get("KSTREAMY_BOOTSTRAP"),
+        help="an external broker (default: start the embedded one)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="repeat both sides this often")
+    return parser.parse_args()
+
+
+@contextlib.contextmanager
+def broker(bootstrap: str | None) -> Iterator[str]:
+    if bootstrap:
+        yield bootstrap
+        return
+    with EmbeddedBroker() as embedded:
+        yield embedded.bootstrap_servers
+
+
+def sensor_events(count: int, seed: int = 1) -> Iterator[tuple[bytes, bytes]]:
+    rng = random.Random(seed)
+    for i in range(count):
+        sensor = f"sensor-{rng.randrange(1000)}"
+        value = None if rng.random() < 0.05 else round(rng.uniform(-20, 45), 2)
+        event = {"id": i, "sensor": sensor, "value": value, "ts": 1700000000 + i / 1000}
+        yield sensor.encode(), json.dumps(event, separators=(",", ":")).encode()
+
+
+def input_topic(bootstrap: str, events: Iterator[tuple[bytes, bytes]], name: str) -> str:
+    topic = f"{name}-{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, {topic: PARTITIONS})
+    started = time.monotonic()
+    count = produce(bootstrap, topic, events)
+    print(f"produced {count} events to {topic} in {time.monotonic() - started:.1f}s", flush=True)
+    return topic
+
+
+def new_topic(bootstrap: str, name: str) -> str:
+    topic = f"{name}-{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, {topic: PARTITIONS})
+    return topic
+
+
+class ProgressClock:
+    """Times from the first processed record to the last, watching a counter from a thread.
+
+    Group join time is left out on both sides: it depends on the broker, not on the loop.
+    """
+
+    def __init__(self, counter: Callable[[], int], target: int, on_done: Callable[[], None]):
+        self.counter = counter
+        self.target = target
+        self.on_done = on_done
+        self.first: float | None = None
+        self.last: float | None = None
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> ProgressClock:
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while True:
+            seen = self.counter()
+            now = time.perf_counter()
+            if self.first is None and seen > 0:
+                self.first = now
+            if seen >= self.target:
+                self.last = now
+                self.on_done()
+                return
+            time.sleep(0.002)
+
+    def rate(self) -> float:
+        self._thread.join()
+        assert self.first is not None and self.last is not None
+        return self.target / (self.last - self.first)
+
+
+def report(label_a: str, rate_a: float, label_b: str, rate_b: float, target: float) -> None:
+    ratio = rate_a / rate_b
+    print(f"{label_a:<28} {rate_a:>12,.0f} events/s")
+    print(f"{label_b:<28} {rate_b:>12,.0f} events/s")
+    verdict = "meets" if ratio >= target else "BELOW"
+    print(f"ratio {ratio:.1%} ({verdict} the target of {target:.0%})", flush=True)

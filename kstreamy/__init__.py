@@ -2,7 +2,7 @@
 
 from kstreamy.app import App
 from kstreamy.config import AppConfig
-from kstreamy.dsl import BranchedStream, Stream
+from kstreamy.dsl import BranchedStream, GroupedStream, Stream, Table
 from kstreamy.errors import (
     ConfigError,
     DeliveryError,
@@ -12,7 +12,16 @@ from kstreamy.errors import (
     SerdeError,
     TopologyError,
 )
+from kstreamy.processor import (
+    ListState,
+    MapState,
+    ProcessFunction,
+    ProcessorContext,
+    StoreView,
+    ValueState,
+)
 from kstreamy.serde import AvroSerde, BytesSerde, IntSerde, JsonSerde, Serde, StrSerde
+from kstreamy.topology import StoreSpec
 
 __version__ = "0.1.0"
 
@@ -24,14 +33,23 @@ __all__ = [
     "BytesSerde",
     "ConfigError",
     "DeliveryError",
+    "GroupedStream",
     "IntSerde",
     "JsonSerde",
     "KStreamyError",
+    "ListState",
+    "MapState",
     "MissingTopicError",
+    "ProcessFunction",
+    "ProcessorContext",
     "RecordError",
     "Serde",
     "SerdeError",
+    "StoreSpec",
+    "StoreView",
     "StrSerde",
     "Stream",
+    "Table",
     "TopologyError",
+    "ValueState",
 ]

@@ -9,9 +9,10 @@ from typing import Any
 
 from kstreamy.config import AppConfig
 from kstreamy.dsl.stream import Stream
+from kstreamy.dsl.table import Table
 from kstreamy.errors import TopologyError
 from kstreamy.serde import Serde, resolve_serde
-from kstreamy.topology import Topology
+from kstreamy.topology import StoreSpec, Topology
 
 TimestampExtractor = Callable[[Any, Any, float], float]
 
@@ -30,7 +31,7 @@ class App:
         if bootstrap_servers is not None:
             config["bootstrap_servers"] = bootstrap_servers
         self.config = AppConfig.build(application_id, **config)
-        self.topology = Topology()
+        self.topology = Topology(self.config.application_id)
         self._instance: Any = None
 
     @property
@@ -60,6 +61,25 @@ class App:
         params = {"topics": topics, "key_serde": key, "value_serde": value, "timestamp": timestamp}
         node = self.topology.add("source", [], params, name)
         return Stream(self.topology, node.name, key, value)
+
+    def table(
+        self,
+        topic: str,
+        name: str,
+        key_serde: str | Serde = "bytes",
+        value_serde: str | Serde = "bytes",
+        backend: str = "rocksdb",
+        changelog: bool = True,
+    ) -> Table:
+        """Read a (compacted) topic as a table: the latest value per key, None deletes.
+
+        The rows are kept in a store called ``name`` so the table can be joined.
+        """
+        stream = self.stream(topic, key_serde, value_serde, name=f"{name}-source")
+        key, value = stream.key_serde, stream.value_serde
+        self.topology.add_store(StoreSpec(name, key, value, backend, changelog))
+        node = self.topology.add("materialize", [stream.node], {"store": name}, name)
+        return Table(self.topology, node.name, key, value, name)
 
     def describe(self) -> str:
         """The topology as text: sub-topologies, processors and the topics they use."""

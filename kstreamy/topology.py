@@ -16,8 +16,20 @@ peek       fn(key, value) -> None (the record passes on)
 foreach    fn(key, value) -> None (terminal)
 branch     predicates: list of (name, fn or None for the default branch)
 merge      (no params: forwards records from all parents)
-sink       topic, key_serde, value_serde
+sink       topic, key_serde, value_serde, internal (bool: a repartition topic)
+aggregate  store, initializer(), aggregator(key, value, acc) -> acc; forwards (key, acc)
+reduce     store, reducer(acc, value) -> acc; forwards (key, acc)
+materialize store; puts (key, value) in the store (None deletes) and forwards it
+table_filter fn(key, value) -> bool; a failing update forwards (key, None)
+table_map_values fn(value) -> value; None stays None
+stream_table_join table_store, joiner(value, table_value) -> value, how ("inner"/"left")
+table_join_side own_store, other_store, side ("left"/"right"), joiner, how
+process    function (a ProcessFunction, copied per task), stores
 ========== ==================================================================
+
+Stores are declared once in ``Topology.stores`` and referenced by name from nodes
+(``params["store"]`` or ``params["stores"]``); nodes that use one store always end up in the same
+sub-topology, so one task holds the store and everything that reads it.
 """
 
 from __future__ import annotations
@@ -28,8 +40,22 @@ from typing import Any
 
 from kstreamy.errors import TopologyError
 
-STATEFUL_KINDS: frozenset[str] = frozenset()
+STATEFUL_KINDS: frozenset[str] = frozenset({"aggregate", "reduce", "materialize"})
 """Kinds that hold state or create topics; they must carry a user-given name."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreSpec:
+    """A named key-value store: where it lives and how its keys and values are encoded."""
+
+    name: str
+    key_serde: Any
+    value_serde: Any
+    backend: str = "rocksdb"  # or "memory"
+    changelog: bool = True
+
+    def changelog_topic(self, application_id: str) -> str | None:
+        return f"{application_id}-{self.name}-changelog" if self.changelog else None
 
 
 @dataclasses.dataclass
@@ -40,7 +66,17 @@ class Node:
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     named_by_user: bool = False
 
+    def store_names(self) -> list[str]:
+        names = list(self.params.get("stores", []))
+        for key in ("store", "table_store", "own_store", "other_store"):
+            if self.params.get(key):
+                names.append(self.params[key])
+        return names
+
     def describe_params(self) -> str:
+        stores = self.store_names()
+        if stores:
+            return f"stores: [{', '.join(dict.fromkeys(stores))}]"
         if self.kind == "source":
             return f"topics: [{', '.join(self.params['topics'])}]"
         if self.kind == "sink":
@@ -65,13 +101,43 @@ class SubTopology:
     def sink_topics(self) -> list[str]:
         return sorted({n.params["topic"] for n in self.nodes if n.kind == "sink"})
 
+    @property
+    def store_names(self) -> list[str]:
+        return list(dict.fromkeys(s for n in self.nodes for s in n.store_names()))
+
 
 class Topology:
     """An ordered set of nodes; names are unique and parents always come before children."""
 
-    def __init__(self) -> None:
+    def __init__(self, application_id: str = "app") -> None:
+        self.application_id = application_id
         self.nodes: dict[str, Node] = {}
+        self.stores: dict[str, StoreSpec] = {}
         self._counter = 0
+
+    def add_store(self, spec: StoreSpec) -> StoreSpec:
+        if spec.name in self.stores:
+            raise TopologyError(f"duplicate store name {spec.name!r}")
+        if spec.backend not in ("rocksdb", "memory"):
+            raise TopologyError(f"store {spec.name!r}: backend must be 'rocksdb' or 'memory'")
+        self.stores[spec.name] = spec
+        return spec
+
+    def repartition_topic(self, name: str) -> str:
+        return f"{self.application_id}-{name}-repartition"
+
+    def internal_topics(self) -> dict[str, str]:
+        """Internal topic name -> kind ("repartition" or "changelog")."""
+        topics = {
+            n.params["topic"]: "repartition"
+            for n in self.nodes.values()
+            if n.kind == "sink" and n.params.get("internal")
+        }
+        for spec in self.stores.values():
+            changelog = spec.changelog_topic(self.application_id)
+            if changelog:
+                topics[changelog] = "changelog"
+        return topics
 
     def generated_name(self, kind: str) -> str:
         self._counter += 1
@@ -89,6 +155,9 @@ class Topology:
                 f"a {kind} step needs an explicit name=...: its store, topics and savepoint "
                 "entries are derived from that name, so it must not change between versions"
             )
+        for store in (params or {}).get("stores", []):
+            if store not in self.stores:
+                raise TopologyError(f"step {name or kind!r} uses unknown store {store!r}")
         node_name = name or self.generated_name(kind)
         if node_name in self.nodes:
             raise TopologyError(f"duplicate node name {node_name!r} in the topology")
@@ -107,6 +176,12 @@ class Topology:
 
     def source_topics(self) -> list[str]:
         return sorted({t for n in self.sources() for t in n.params["topics"]})
+
+    def external_source_topics(self) -> list[str]:
+        """Input topics the user provides (not repartition topics kstreamy creates)."""
+        return sorted(
+            {t for n in self.sources() if not n.params.get("internal") for t in n.params["topics"]}
+        )
 
     def sink_topics(self) -> list[str]:
         return sorted({n.params["topic"] for n in self.nodes.values() if n.kind == "sink"})
@@ -134,9 +209,15 @@ class Topology:
                 name = root[name]
             return name
 
+        owner_of_store: dict[str, str] = {}
         for node in self.nodes.values():
             for parent in node.parents:
                 root[find(parent)] = find(node.name)
+            for store in node.store_names():
+                if store in owner_of_store:
+                    root[find(owner_of_store[store])] = find(node.name)
+                else:
+                    owner_of_store[store] = node.name
         groups: dict[str, list[Node]] = {}
         for node in self.nodes.values():
             groups.setdefault(find(node.name), []).append(node)

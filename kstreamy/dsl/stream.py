@@ -8,11 +8,16 @@ otherwise, since most pipelines write what they read.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kstreamy.dsl.grouped import GroupedStream
+from kstreamy.dsl.table import Table
 from kstreamy.errors import TopologyError
 from kstreamy.serde import Serde, resolve_serde
-from kstreamy.topology import Topology
+from kstreamy.topology import StoreSpec, Topology
+
+if TYPE_CHECKING:
+    from kstreamy.processor import ProcessFunction
 
 KeyValueFn = Callable[[Any, Any], Any]
 
@@ -20,19 +25,40 @@ KeyValueFn = Callable[[Any, Any], Any]
 class Stream:
     """A stream of (key, value) records flowing out of one topology node."""
 
-    def __init__(self, topology: Topology, node: str, key_serde: Serde, value_serde: Serde):
+    def __init__(
+        self,
+        topology: Topology,
+        node: str,
+        key_serde: Serde,
+        value_serde: Serde,
+        key_changed: bool = False,
+    ):
         self._topology = topology
         self.node = node
         self.key_serde = key_serde
         self.value_serde = value_serde
+        self.key_changed = key_changed
+        """Whether a step may have changed keys, so grouping needs a repartition first."""
 
-    def _then(self, kind: str, params: dict[str, Any], name: str | None = None) -> Stream:
+    def _then(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        name: str | None = None,
+        changes_key: bool = False,
+    ) -> Stream:
         node = self._topology.add(kind, [self.node], params, name)
-        return Stream(self._topology, node.name, self.key_serde, self.value_serde)
+        return Stream(
+            self._topology,
+            node.name,
+            self.key_serde,
+            self.value_serde,
+            self.key_changed or changes_key,
+        )
 
     def map(self, fn: Callable[[Any, Any], tuple[Any, Any]], name: str | None = None) -> Stream:
         """New key and value: ``fn(key, value) -> (key, value)``."""
-        return self._then("map", {"fn": _callable(fn, "map")}, name)
+        return self._then("map", {"fn": _callable(fn, "map")}, name, changes_key=True)
 
     def map_values(self, fn: Callable[[Any], Any], name: str | None = None) -> Stream:
         """New value, same key: ``fn(value) -> value``."""
@@ -51,7 +77,7 @@ class Stream:
         self, fn: Callable[[Any, Any], Iterable[tuple[Any, Any]]], name: str | None = None
     ) -> Stream:
         """Zero or more records per record: ``fn(key, value) -> iterable of (key, value)``."""
-        return self._then("flat_map", {"fn": _callable(fn, "flat_map")}, name)
+        return self._then("flat_map", {"fn": _callable(fn, "flat_map")}, name, changes_key=True)
 
     def flat_map_values(
         self, fn: Callable[[Any], Iterable[Any]], name: str | None = None
@@ -76,7 +102,8 @@ class Stream:
             if other._topology is not self._topology:
                 raise TopologyError("cannot merge streams of different applications")
         node = self._topology.add("merge", [self.node, *(o.node for o in others)], {}, name)
-        return Stream(self._topology, node.name, self.key_serde, self.value_serde)
+        changed = self.key_changed or any(o.key_changed for o in others)
+        return Stream(self._topology, node.name, self.key_serde, self.value_serde, changed)
 
     def split(self, name: str | None = None) -> BranchedStream:
         """Route each record to the first branch whose predicate matches (Kafka Streams' split)."""
@@ -110,6 +137,123 @@ class Stream:
         }
         self._then("sink", params, name)
 
+    def group_by_key(
+        self,
+        name: str | None = None,
+        key_serde: str | Serde | None = None,
+        value_serde: str | Serde | None = None,
+    ) -> GroupedStream:
+        """Group by the current key, for an aggregation.
+
+        If an earlier step may have changed keys (map, flat_map), records are first written to
+        the repartition topic ``<app_id>-<name>-repartition`` so that all records of a key meet
+        in one task; that needs ``name``.
+        """
+        stream = self.with_serdes(key_serde, value_serde)
+        if self.key_changed:
+            if not name:
+                raise TopologyError(
+                    "group_by_key after a key-changing step (map, flat_map) repartitions "
+                    "through a topic and needs name=..."
+                )
+            stream = stream._repartition(name)
+        return GroupedStream(stream._topology, stream.node, stream.key_serde, stream.value_serde)
+
+    def group_by(
+        self,
+        key_fn: Callable[[Any, Any], Any],
+        name: str,
+        key_serde: str | Serde | None = None,
+        value_serde: str | Serde | None = None,
+    ) -> GroupedStream:
+        """Group by ``key_fn(key, value)``, through ``<app_id>-<name>-repartition``."""
+        if not name:
+            raise TopologyError("group_by repartitions through a topic and needs name=...")
+        key_fn = _callable(key_fn, "group_by")
+        selected = self._then(
+            "map", {"fn": lambda k, v: (key_fn(k, v), v)}, f"{name}-select-key", changes_key=True
+        ).with_serdes(key_serde, value_serde)
+        stream = selected._repartition(name)
+        return GroupedStream(stream._topology, stream.node, stream.key_serde, stream.value_serde)
+
+    def _repartition(self, name: str) -> Stream:
+        topic = self._topology.repartition_topic(name)
+        params = {
+            "topic": topic,
+            "key_serde": self.key_serde,
+            "value_serde": self.value_serde,
+            "internal": True,
+        }
+        self._topology.add("sink", [self.node], params, f"{name}-repartition-sink")
+        source_params = {
+            "topics": [topic],
+            "key_serde": self.key_serde,
+            "value_serde": self.value_serde,
+            "timestamp": None,
+            "internal": True,
+        }
+        node = self._topology.add("source", [], source_params, f"{name}-repartition-source")
+        return Stream(self._topology, node.name, self.key_serde, self.value_serde)
+
+    def join(
+        self,
+        table: Table,
+        joiner: Callable[[Any, Any], Any],
+        how: str = "inner",
+        name: str | None = None,
+    ) -> Stream:
+        """Enrich each record with the table row of the same key.
+
+        ``joiner(value, table_value)``. Inner: records without a row are dropped; ``how="left"``
+        calls the joiner with ``table_value=None`` instead. Stream and table topics must be
+        co-partitioned (same partition count, same keys -> same partition).
+        """
+        if how not in ("inner", "left"):
+            raise TopologyError(f"stream-table join how must be 'inner' or 'left', got {how!r}")
+        if table.store is None:
+            raise TopologyError(
+                "the table of a stream-table join must be materialized "
+                "(an aggregation, app.table(), or .materialize(name))"
+            )
+        params = {"table_store": table.store, "joiner": _callable(joiner, "join"), "how": how}
+        return self._then("stream_table_join", params, name)
+
+    def left_join(
+        self, table: Table, joiner: Callable[[Any, Any], Any], name: str | None = None
+    ) -> Stream:
+        return self.join(table, joiner, how="left", name=name)
+
+    def process(
+        self,
+        function: ProcessFunction,
+        stores: list[str | StoreSpec] | tuple[str | StoreSpec, ...] = (),
+        name: str | None = None,
+    ) -> Stream:
+        """Run a :class:`ProcessFunction` on every record (the Processor API).
+
+        ``stores`` are the stores it may use: a name gives a RocksDB store with a changelog and
+        JSON keys and values; pass a ``StoreSpec`` for other settings. A step with stores needs
+        ``name``. Each task gets its own copy of ``function``, so instance attributes are
+        per task, never shared between partitions.
+        """
+        from kstreamy.processor import ProcessFunction
+
+        if not isinstance(function, ProcessFunction):
+            raise TopologyError("process() needs a ProcessFunction instance")
+        names = []
+        for store in stores:
+            spec = store if isinstance(store, StoreSpec) else _default_store(store)
+            if spec.name not in self._topology.stores:
+                self._topology.add_store(spec)
+            names.append(spec.name)
+        if names and not name:
+            raise TopologyError(
+                "a process step with stores needs name=...: it must stay the same across "
+                "versions so its state can be found again"
+            )
+        params = {"function": function, "stores": names, "key_serde": self.key_serde}
+        return self._then("process", params, name)
+
     def with_serdes(
         self, key_serde: str | Serde | None = None, value_serde: str | Serde | None = None
     ) -> Stream:
@@ -119,6 +263,7 @@ class Stream:
             self.node,
             resolve_serde(key_serde) if key_serde is not None else self.key_serde,
             resolve_serde(value_serde) if value_serde is not None else self.value_serde,
+            self.key_changed,
         )
 
 
@@ -170,9 +315,17 @@ class BranchedStream:
                     f"{node.name}-{branch_name}",
                 )
                 self._built[branch_name] = Stream(
-                    stream._topology, child.name, stream.key_serde, stream.value_serde
+                    stream._topology,
+                    child.name,
+                    stream.key_serde,
+                    stream.value_serde,
+                    stream.key_changed,
                 )
         return self._built
+
+
+def _default_store(name: str) -> StoreSpec:
+    return StoreSpec(name, resolve_serde("json"), resolve_serde("json"))
 
 
 def _callable(fn: Any, step: str) -> Any:

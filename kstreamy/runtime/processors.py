@@ -6,13 +6,19 @@ per-record path is a few direct calls with no dispatch on node kind.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kstreamy.errors import SerdeError, TopologyError
+from kstreamy.runtime import stateful
 from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
-from kstreamy.topology import Node, SubTopology
+from kstreamy.topology import Node, StoreSpec, SubTopology
+
+if TYPE_CHECKING:
+    from kstreamy.runtime.task_state import TaskState
+    from kstreamy.state.transaction import StoreTransaction
 
 Forward = Callable[[Any, Any], None]
 
@@ -30,32 +36,79 @@ def _fan_out(children: list[Forward]) -> Forward:
     return forward
 
 
+@dataclasses.dataclass
+class CompiledTask:
+    """Entry function per source node, plus hooks to run when the task opens and closes."""
+
+    entries: dict[str, Forward]
+    on_open: list[Callable[[], None]]
+    on_close: list[Callable[[], None]]
+
+
 def compile_subtopology(
-    sub: SubTopology, ctx: RecordContext, emitter: Emitter
-) -> dict[str, Forward]:
-    """Return ``{source node name: entry function}`` for one task of ``sub``."""
+    sub: SubTopology,
+    ctx: RecordContext,
+    emitter: Emitter,
+    stores: dict[str, StoreSpec] | None = None,
+    state: TaskState | None = None,
+) -> CompiledTask:
+    """Compile the nodes of ``sub`` for one task; stateful nodes bind to ``state``."""
+    compiler = _Compiler(ctx, emitter, stores or {}, state)
     children_of: dict[str, list[Node]] = {n.name: [] for n in sub.nodes}
     for node in sub.nodes:
         for parent in node.parents:
             children_of[parent].append(node)
-    compiled: dict[str, Forward] = {}
     for node in reversed(sub.nodes):
-        children = children_of[node.name]
-        compiled[node.name] = _compile_node(node, children, compiled, ctx, emitter)
-    return {n.name: compiled[n.name] for n in sub.nodes if n.kind == "source"}
+        compiler.compiled[node.name] = compiler.compile(node, children_of[node.name])
+    entries = {n.name: compiler.compiled[n.name] for n in sub.nodes if n.kind == "source"}
+    return CompiledTask(entries, compiler.on_open, compiler.on_close)
 
 
-def _compile_node(
+class _Compiler:
+    def __init__(
+        self,
+        ctx: RecordContext,
+        emitter: Emitter,
+        stores: dict[str, StoreSpec],
+        state: TaskState | None,
+    ) -> None:
+        self.ctx = ctx
+        self.emitter = emitter
+        self.stores = stores
+        self.state = state
+        self.compiled: dict[str, Forward] = {}
+        self.on_open: list[Callable[[], None]] = []
+        self.on_close: list[Callable[[], None]] = []
+
+    def transaction(self, store: str) -> StoreTransaction:
+        if self.state is None:
+            raise TopologyError(f"store {store!r} used in a task without state")
+        return self.state.transaction(store)
+
+    def compile(self, node: Node, children: list[Node]) -> Forward:
+        downstream = _fan_out([self.compiled[c.name] for c in children])
+        kind = node.kind
+        stateless = _compile_stateless(
+            node, children, self.compiled, downstream, self.ctx, self.emitter
+        )
+        if stateless is not None:
+            return stateless
+        builder = getattr(stateful, f"compile_{kind}", None)
+        if builder is None:
+            raise TopologyError(f"node {node.name!r} has unknown kind {kind!r}")
+        return builder(self, node, downstream)
+
+
+def _compile_stateless(
     node: Node,
     children: list[Node],
     compiled: dict[str, Forward],
+    downstream: Forward,
     ctx: RecordContext,
     emitter: Emitter,
-) -> Forward:
+) -> Forward | None:
     kind = node.kind
     params = node.params
-    downstream = _fan_out([compiled[c.name] for c in children])
-
     if kind in ("source", "merge", "branch_output"):
         return downstream
     if kind == "map":
@@ -100,7 +153,7 @@ def _compile_node(
         return _compile_branch(node, children, compiled)
     if kind == "sink":
         return _compile_sink(node, ctx, emitter)
-    raise TopologyError(f"node {node.name!r} has unknown kind {kind!r}")
+    return None
 
 
 def _compile_branch(node: Node, children: list[Node], compiled: dict[str, Forward]) -> Forward:

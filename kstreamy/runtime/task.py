@@ -15,7 +15,8 @@ from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
 from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.runtime.record_errors import RecordErrorHandler
-from kstreamy.topology import SubTopology
+from kstreamy.runtime.task_state import TaskState
+from kstreamy.topology import StoreSpec, SubTopology
 
 
 class RawRecord(Protocol):
@@ -57,13 +58,20 @@ class Task:
         partition: int,
         emitter: Emitter,
         errors: RecordErrorHandler,
+        stores: dict[str, StoreSpec] | None = None,
+        state: TaskState | None = None,
     ) -> None:
         self.id = task_id(sub.id, partition)
         self.subtopology = sub
         self.partition = partition
         self.ctx = RecordContext()
+        self.state = state
         self._errors = errors
-        entries = compile_subtopology(sub, self.ctx, emitter)
+        self._opened = False
+        compiled = compile_subtopology(sub, self.ctx, emitter, stores, state)
+        self._on_open = compiled.on_open
+        self._on_close = compiled.on_close
+        entries = compiled.entries
         self.positions: dict[str, int] = {}
         """Next offset to consume per input topic: what a commit of this task records."""
         self._sources: dict[str, _Source] = {}
@@ -78,6 +86,22 @@ class Task:
             )
             for topic in node.params["topics"]:
                 self._sources[topic] = source
+
+    def open(self) -> None:
+        """Called once the task's stores are restored, before its first record."""
+        if not self._opened:
+            self._opened = True
+            for hook in self._on_open:
+                hook()
+
+    def close(self) -> None:
+        """Run close hooks and close the stores (their checkpoint is the caller's business)."""
+        if self._opened:
+            self._opened = False
+            for hook in self._on_close:
+                hook()
+        if self.state is not None:
+            self.state.close()
 
     def process(self, record: RawRecord, topic: str) -> None:
         """Run one input record (read from ``topic``) through the graph.

@@ -11,10 +11,13 @@ import dataclasses
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from kstreamy.processor import StoreView
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.task import Task, task_id
+from kstreamy.runtime.task_state import TaskState
 from kstreamy.serde import Serde, resolve_serde
+from kstreamy.state.memory_store import InMemoryStore
 
 if TYPE_CHECKING:
     from kstreamy.app import App
@@ -172,7 +175,10 @@ class TestDriver:
             while self._pending:
                 record = self._pending.popleft()
                 self.metrics.records_processed += 1
-                self._task(record.topic(), record.partition()).process(record, record.topic())
+                task = self._task(record.topic(), record.partition())
+                task.process(record, record.topic())
+                if task.state is not None:
+                    task.state.apply()  # each record is its own commit here
         finally:
             self._feeding = False
             self._pending.clear()
@@ -181,8 +187,36 @@ class TestDriver:
         sub = self._subs[topic]
         tid = task_id(sub.id, partition)
         if tid not in self._tasks:
-            self._tasks[tid] = Task(sub, partition, self._emitter, self._errors)
+            specs = {name: self.app.topology.stores[name] for name in sub.store_names}
+            # Every store is in memory here, whatever its backend: same semantics, no files.
+            state = TaskState(
+                partition,
+                specs,
+                self.app.application_id,
+                {name: InMemoryStore(name) for name in specs},
+                checkpoint=None,
+            )
+            task = Task(sub, partition, self._emitter, self._errors, specs, state)
+            task.open()
+            self._tasks[tid] = task
         return self._tasks[tid]
+
+    def store(self, name: str, partition: int = 0) -> StoreView:
+        """A typed view of a store of the task on ``partition``, to inspect (or seed) state."""
+        spec = self.app.topology.stores.get(name)
+        if spec is None:
+            known = ", ".join(self.app.topology.stores) or "none"
+            raise KeyError(f"no store {name!r} in the topology (stores: {known})")
+        sub = next(s for s in self.app.topology.subtopologies() if name in s.store_names)
+        task = self._task(sub.source_topics[0], partition)
+        assert task.state is not None
+        return StoreView(task.state.transaction(name), spec.key_serde, spec.value_serde)
+
+    def close(self) -> None:
+        """Close every task (runs ProcessFunction.close)."""
+        for task in self._tasks.values():
+            task.close()
+        self._tasks.clear()
 
     def _on_emit(
         self,

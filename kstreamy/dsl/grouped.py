@@ -1,0 +1,93 @@
+"""GroupedStream: records grouped by key, ready to be aggregated into a Table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kstreamy.dsl.table import Table
+from kstreamy.errors import TopologyError
+from kstreamy.serde import Serde, resolve_serde
+from kstreamy.topology import StoreSpec, Topology
+
+
+class GroupedStream:
+    def __init__(self, topology: Topology, node: str, key_serde: Serde, value_serde: Serde):
+        self._topology = topology
+        self.node = node
+        self.key_serde = key_serde
+        self.value_serde = value_serde
+
+    def _aggregate(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        name: str | None,
+        store: str | None,
+        value_serde: Serde,
+        backend: str,
+        changelog: bool,
+    ) -> Table:
+        store_name = store or name
+        if not store_name:
+            raise TopologyError(
+                f"{kind} needs store=... (or name=...): the store, its changelog topic and "
+                "savepoint entries are named after it, so it must stay the same across versions"
+            )
+        self._topology.add_store(
+            StoreSpec(store_name, self.key_serde, value_serde, backend, changelog)
+        )
+        node = self._topology.add(kind, [self.node], {**params, "store": store_name}, store_name)
+        return Table(self._topology, node.name, self.key_serde, value_serde, store_name)
+
+    def count(
+        self,
+        name: str | None = None,
+        store: str | None = None,
+        backend: str = "rocksdb",
+        changelog: bool = True,
+    ) -> Table:
+        """Number of records per key (an ``int`` table)."""
+        return self._aggregate(
+            "aggregate",
+            {"initializer": lambda: 0, "aggregator": lambda key, value, count: count + 1},
+            name,
+            store,
+            resolve_serde("int"),
+            backend,
+            changelog,
+        )
+
+    def reduce(
+        self,
+        reducer: Callable[[Any, Any], Any],
+        name: str | None = None,
+        store: str | None = None,
+        backend: str = "rocksdb",
+        changelog: bool = True,
+    ) -> Table:
+        """Combine values of a key: ``reducer(aggregate, value) -> aggregate``."""
+        return self._aggregate(
+            "reduce", {"reducer": reducer}, name, store, self.value_serde, backend, changelog
+        )
+
+    def aggregate(
+        self,
+        initializer: Callable[[], Any],
+        aggregator: Callable[[Any, Any, Any], Any],
+        name: str | None = None,
+        store: str | None = None,
+        value_serde: str | Serde = "json",
+        backend: str = "rocksdb",
+        changelog: bool = True,
+    ) -> Table:
+        """Fold values per key: ``aggregator(key, value, aggregate) -> aggregate``."""
+        return self._aggregate(
+            "aggregate",
+            {"initializer": initializer, "aggregator": aggregator},
+            name,
+            store,
+            resolve_serde(value_serde),
+            backend,
+            changelog,
+        )

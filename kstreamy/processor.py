@@ -1,0 +1,223 @@
+"""The Processor API: a ProcessFunction sees every record and keeps keyed state in stores.
+
+Modelled on Flink's KeyedProcessFunction: ``process(key, value, ctx)`` is called per record;
+``ctx.store(name)`` is a typed key-value view of a store of this task; ``ctx.value_state``,
+``ctx.map_state`` and ``ctx.list_state`` are views scoped to the current record's key, so
+function code never builds composite keys by hand.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+from kstreamy.serde import Serde, resolve_serde
+from kstreamy.state.transaction import StoreTransaction
+
+_LEN = struct.Struct(">I")
+
+
+class ProcessFunction:
+    """Subclass and override :meth:`process`; :meth:`open` and :meth:`close` are optional."""
+
+    def open(self, ctx: ProcessorContext) -> None:
+        """Called once per task before its first record (stores are ready)."""
+
+    def process(self, key: Any, value: Any, ctx: ProcessorContext) -> None:
+        raise NotImplementedError("a ProcessFunction must implement process(key, value, ctx)")
+
+    def close(self) -> None:
+        """Called when the task is closed (shutdown or partition moved away)."""
+
+
+class StoreView:
+    """Typed access to a store: keys and values go through the store's serdes."""
+
+    def __init__(self, txn: StoreTransaction, key_serde: Serde, value_serde: Serde) -> None:
+        self._txn = txn
+        self._key = key_serde
+        self._value = value_serde
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        raw = self._txn.get(self._key.serialize(key))
+        return default if raw is None else self._value.deserialize(raw)
+
+    def put(self, key: Any, value: Any) -> None:
+        if value is None:
+            self.delete(key)
+        else:
+            self._txn.put(self._key.serialize(key), self._value.serialize(value))
+
+    def delete(self, key: Any) -> None:
+        self._txn.delete(self._key.serialize(key))
+
+    def __contains__(self, key: Any) -> bool:
+        return self._txn.get(self._key.serialize(key)) is not None
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """All entries in key-byte order."""
+        for raw_key, raw_value in self._txn.items():
+            yield self._key.deserialize(raw_key), self._value.deserialize(raw_value)
+
+
+class _KeyedState:
+    """Base of the views scoped to the current key: ``[len][state name][len][key]...``."""
+
+    def __init__(self, ctx: ProcessorContext, txn: StoreTransaction, state: str, serde: Serde):
+        self._ctx = ctx
+        self._txn = txn
+        self._state = state.encode()
+        self._serde = serde
+
+    def _prefix(self) -> bytes:
+        key = self._ctx.key_bytes()
+        return _LEN.pack(len(self._state)) + self._state + _LEN.pack(len(key)) + key
+
+
+class ValueState(_KeyedState):
+    """One value per key."""
+
+    def get(self, default: Any = None) -> Any:
+        raw = self._txn.get(self._prefix())
+        return default if raw is None else self._serde.deserialize(raw)
+
+    def set(self, value: Any) -> None:
+        if value is None:
+            self.clear()
+        else:
+            self._txn.put(self._prefix(), self._serde.serialize(value))
+
+    def clear(self) -> None:
+        self._txn.delete(self._prefix())
+
+
+class ListState(_KeyedState):
+    """A list per key, stored as one value (append reads and rewrites it)."""
+
+    def get(self) -> list[Any]:
+        raw = self._txn.get(self._prefix())
+        return [] if raw is None else self._serde.deserialize(raw)
+
+    def add(self, item: Any) -> None:
+        self.update([*self.get(), item])
+
+    def update(self, items: list[Any]) -> None:
+        if items:
+            self._txn.put(self._prefix(), self._serde.serialize(list(items)))
+        else:
+            self.clear()
+
+    def clear(self) -> None:
+        self._txn.delete(self._prefix())
+
+
+class MapState(_KeyedState):
+    """A map per key; each entry is its own store entry, so large maps stay cheap to update."""
+
+    def __init__(
+        self,
+        ctx: ProcessorContext,
+        txn: StoreTransaction,
+        state: str,
+        serde: Serde,
+        key_serde: Serde,
+    ):
+        super().__init__(ctx, txn, state, serde)
+        self._map_key = key_serde
+
+    def _entry(self, map_key: Any) -> bytes:
+        return self._prefix() + b"\x00" + self._map_key.serialize(map_key)
+
+    def get(self, map_key: Any, default: Any = None) -> Any:
+        raw = self._txn.get(self._entry(map_key))
+        return default if raw is None else self._serde.deserialize(raw)
+
+    def put(self, map_key: Any, value: Any) -> None:
+        self._txn.put(self._entry(map_key), self._serde.serialize(value))
+
+    def remove(self, map_key: Any) -> None:
+        self._txn.delete(self._entry(map_key))
+
+    def __contains__(self, map_key: Any) -> bool:
+        return self._txn.get(self._entry(map_key)) is not None
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        start = self._prefix() + b"\x00"
+        end = self._prefix() + b"\x01"
+        for raw_key, raw_value in self._txn.items(start, end):
+            yield (
+                self._map_key.deserialize(raw_key[len(start) :]),
+                self._serde.deserialize(raw_value),
+            )
+
+    def keys(self) -> Iterator[Any]:
+        return (k for k, _ in self.items())
+
+    def clear(self) -> None:
+        for raw_key, _ in list(self._txn.items(self._prefix() + b"\x00", self._prefix() + b"\x01")):
+            self._txn.delete(raw_key)
+
+
+class ProcessorContext:
+    """What a ProcessFunction can do: read the record's metadata, use stores, emit records."""
+
+    def __init__(self, runtime: Any, key_serde: Serde) -> None:
+        self._runtime = runtime  # the compiled node: stores, record context and downstream
+        self._key_serde = key_serde
+        self.key: Any = None
+
+    # record metadata
+    @property
+    def timestamp(self) -> float:
+        """Event time of the current record, in seconds."""
+        return self._runtime.record.timestamp_ms / 1000
+
+    @property
+    def topic(self) -> str:
+        return self._runtime.record.topic
+
+    @property
+    def partition(self) -> int:
+        return self._runtime.record.partition
+
+    @property
+    def offset(self) -> int:
+        return self._runtime.record.offset
+
+    def key_bytes(self) -> bytes:
+        raw = self._key_serde.serialize(self.key)
+        return b"" if raw is None else raw
+
+    # state
+    def store(self, name: str) -> StoreView:
+        spec = self._runtime.spec(name)
+        return StoreView(self._runtime.transaction(name), spec.key_serde, spec.value_serde)
+
+    def value_state(
+        self, store: str, name: str = "value", serde: str | Serde = "json"
+    ) -> ValueState:
+        return ValueState(self, self._runtime.transaction(store), name, resolve_serde(serde))
+
+    def list_state(self, store: str, name: str = "list", serde: str | Serde = "json") -> ListState:
+        return ListState(self, self._runtime.transaction(store), name, resolve_serde(serde))
+
+    def map_state(
+        self,
+        store: str,
+        name: str = "map",
+        serde: str | Serde = "json",
+        key_serde: str | Serde = "str",
+    ) -> MapState:
+        return MapState(
+            self,
+            self._runtime.transaction(store),
+            name,
+            resolve_serde(serde),
+            resolve_serde(key_serde),
+        )
+
+    # output
+    def emit(self, key: Any, value: Any, timestamp: float | None = None) -> None:
+        """Send a record downstream; its event time defaults to the current record's."""
+        self._runtime.emit(key, value, timestamp)

@@ -36,6 +36,9 @@ class AppConfig:
     processing_guarantee: ProcessingGuarantee = "at_least_once"
     commit_interval_ms: int | None = None
     state_dir: str = "./state"
+    state_cache_bytes: int = 64 * 1024 * 1024
+    state_write_buffer_bytes: int = 64 * 1024 * 1024
+    state_buffer_max_records: int = 100_000
     auto_offset_reset: OffsetReset = "earliest"
     on_deserialization_error: ErrorPolicy = "fail"
     on_processing_error: ErrorPolicy = "fail"
@@ -101,7 +104,14 @@ class AppConfig:
 
     def _check_ranges(self) -> None:
         problems = []
-        for name in ("poll_batch_size", "session_timeout_ms", "max_poll_interval_ms"):
+        for name in (
+            "poll_batch_size",
+            "session_timeout_ms",
+            "max_poll_interval_ms",
+            "state_cache_bytes",
+            "state_write_buffer_bytes",
+            "state_buffer_max_records",
+        ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)}")
         if self.poll_timeout_ms < 0:

@@ -1,9 +1,17 @@
 """One running instance of an application: a consumer-group member and its tasks.
 
 The loop polls a batch, hands each record to the task owning its partition, and commits on an
-interval. At-least-once commit order: every produced record is acknowledged (producer flush)
-before the input offsets that produced it are committed, so a crash may repeat output but never
-loses input.
+interval through :class:`~kstreamy.state.commit_order.CommitSequence`: outputs and changelog
+records are acknowledged before the input offsets that produced them are committed, and only
+then are buffered state writes applied and checkpoints written. A crash may repeat output under
+at-least-once, but never loses input.
+
+Co-partitioning without giving up cooperative rebalancing: the consumer group subscribes to one
+*lead* topic per sub-topology. When a task's lead partition is assigned, the same partition of
+the sub-topology's other input topics is assigned to a second, group-less consumer of this
+instance, and their offsets are committed through the group consumer with the lead's. So the
+partitions of a task always live in one instance, and the cooperative-sticky assignor still
+moves only the partitions that change owner.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from kstreamy.errors import KStreamyError, RecordError
+from kstreamy.runtime.changelog import ChangelogWriter
 from kstreamy.runtime.clients import (
     consumer_settings,
     create_admin,
@@ -28,9 +37,15 @@ from kstreamy.runtime.clients import (
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.producer import KafkaEmitter
 from kstreamy.runtime.record_errors import RecordErrorHandler
+from kstreamy.runtime.restore import Restorer
+from kstreamy.runtime.state_manager import StateManager
 from kstreamy.runtime.status import status_path, write_status
 from kstreamy.runtime.task import Task, task_id
+from kstreamy.runtime.topic_plan import TopicPlan, plan_topics
 from kstreamy.runtime.topics import ensure_topic, require_topics
+from kstreamy.state.commit_order import CommitSequence
+from kstreamy.state.resources import StoreResources
+from kstreamy.topology import SubTopology
 
 if TYPE_CHECKING:
     from kstreamy.app import App
@@ -54,14 +69,26 @@ class Instance:
         self.metrics = Metrics()
         self._install_signal_handlers = install_signal_handlers
         self._stop_requested = threading.Event()
+        self._subs: dict[int, SubTopology] = {s.id: s for s in app.topology.subtopologies()}
+        self._plan: TopicPlan | None = None
+        self._sub_of_lead: dict[str, SubTopology] = {}
         self._tasks: dict[str, Task] = {}
         self._routes: dict[tuple[str, int], Task] = {}
-        """(topic, partition) -> the task that owns it; a task may own several topics."""
+        """(topic, partition) -> the active task reading it."""
+        self._paused: dict[str, TopicPartition] = {}
+        """Task id -> its paused lead partition while the task restores."""
         self._committed: dict[tuple[str, int], int] = {}
-        self._subtopology_of_topic: dict[str, Any] = {}
         self._consumer: Consumer | None = None
+        self._secondary: Consumer | None = None
         self._emitter: KafkaEmitter | None = None
+        self._changelog: ChangelogWriter | None = None
         self._errors: RecordErrorHandler | None = None
+        self._restorer: Restorer | None = None
+        self._state_manager = StateManager(
+            self.config.app_state_dir,
+            self.config.application_id,
+            StoreResources(self.config.state_cache_bytes, self.config.state_write_buffer_bytes),
+        )
         self._status_path = status_path(self.config.app_state_dir)
         self._state = "starting"
 
@@ -74,8 +101,12 @@ class Instance:
     def run(self) -> None:
         topology = self.app.topology
         topology.validate()
-        self._prepare_topics()
+        self._plan = self._prepare_topics()
+        for sub in self._subs.values():
+            self._sub_of_lead[self._plan.lead_topic[sub.id]] = sub
         self._emitter = KafkaEmitter(producer_settings(self.config))
+        if topology.stores:
+            self._changelog = ChangelogWriter(producer_settings(self.config))
         self._errors = RecordErrorHandler(
             self.config.on_deserialization_error,
             self.config.on_processing_error,
@@ -83,14 +114,15 @@ class Instance:
             self._emitter,
             self.metrics,
         )
-        for sub in topology.subtopologies():
-            for topic in sub.source_topics:
-                self._subtopology_of_topic[topic] = sub
-        self._consumer = create_client(Consumer, consumer_settings(self.config), "consumer")
+        settings = consumer_settings(self.config)
+        self._consumer = create_client(Consumer, settings, "consumer")
+        self._restorer = Restorer(settings)
+        if any(self._plan.copartitioned.values()):
+            self._secondary = create_client(Consumer, settings, "consumer")
         previous = self._set_signal_handlers()
         try:
             self._consumer.subscribe(
-                topology.source_topics(),
+                sorted(self._sub_of_lead),
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
                 on_lost=self._on_lost,
@@ -119,27 +151,43 @@ class Instance:
             self._restore_signal_handlers(previous)
             self._write_status()
 
-    def _prepare_topics(self) -> None:
+    def _prepare_topics(self) -> TopicPlan:
         admin = create_admin(self.config)
+        topology = self.app.topology
         counts = require_topics(
-            admin, self.app.topology.source_topics(), self.config.bootstrap_servers
+            admin, topology.external_source_topics(), self.config.bootstrap_servers
         )
+        plan = plan_topics(topology, counts)
+        for topic, (partitions, topic_config) in plan.internal.items():
+            ensure_topic(
+                admin,
+                topic,
+                partitions,
+                self.config.internal_topic_replication_factor,
+                topic_config,
+            )
         policies = (self.config.on_deserialization_error, self.config.on_processing_error)
         if "dead_letter" in policies:
             ensure_topic(
                 admin,
                 self.config.dead_letter_topic_name,
-                max(counts.values()),
+                max(plan.partitions.values()),
                 self.config.internal_topic_replication_factor,
             )
+        return plan
 
     def _close(self) -> None:
-        if self._consumer is not None:
-            try:
-                self._consumer.close()
-            except (KafkaException, RuntimeError) as exc:
-                log.warning("consumer close failed: %s", exc)
-            self._consumer = None
+        for task in list(self._tasks.values()):
+            self._close_task(task)
+        if self._restorer is not None:
+            self._restorer.close()
+        for consumer in (self._consumer, self._secondary):
+            if consumer is not None:
+                try:
+                    consumer.close()
+                except (KafkaException, RuntimeError) as exc:
+                    log.warning("consumer close failed: %s", exc)
+        self._consumer = self._secondary = None
         if self._emitter is not None:
             self._emitter.producer.flush(10)
         log.info(
@@ -154,29 +202,57 @@ class Instance:
     def _loop(self) -> None:
         consumer = self._consumer
         emitter = self._emitter
-        assert consumer is not None and emitter is not None
-        routes = self._routes
-        metrics = self.metrics
+        restorer = self._restorer
+        assert consumer is not None and emitter is not None and restorer is not None
         batch_size = self.config.poll_batch_size
         timeout = self.config.poll_timeout_ms / 1000
         interval = self.config.effective_commit_interval_ms / 1000
+        max_buffered = self.config.state_buffer_max_records
+        stateful = bool(self.app.topology.stores)
         next_commit = time.monotonic() + interval
         while not self._stop_requested.is_set():
-            messages = consumer.consume(batch_size, timeout)
-            for message in messages:
-                if message.error() is not None:
-                    self._on_consume_error(message.error())
-                    continue
-                topic = message.topic()
-                task = routes.get((topic, message.partition()))
-                if task is None:
-                    continue  # partition revoked while this batch was in flight
-                task.process(message, topic)
-            metrics.records_processed += len(messages)
+            if restorer.busy:
+                for task in restorer.step(batch_size * 5):
+                    self._activate(task)
+                if restorer.busy:
+                    self._write_status_throttled()
+            messages = consumer.consume(batch_size, 0 if restorer.busy else timeout)
+            self._process(messages)
+            if self._secondary is not None and self._secondary.assignment():
+                self._process(self._secondary.consume(batch_size, 0))
             emitter.poll()
-            if time.monotonic() >= next_commit:
+            now = time.monotonic()
+            if now >= next_commit or (stateful and self._buffered() >= max_buffered):
                 self._commit()
                 next_commit = time.monotonic() + interval
+
+    def _process(self, messages: list[Any]) -> None:
+        routes = self._routes
+        for message in messages:
+            if message.error() is not None:
+                self._on_consume_error(message.error())
+                continue
+            topic = message.topic()
+            task = routes.get((topic, message.partition()))
+            if task is None:
+                self._not_routed(message)
+                continue
+            task.process(message, topic)
+        self.metrics.records_processed += len(messages)
+
+    def _not_routed(self, message: Any) -> None:
+        """A record for a task that is not active: rewind if it is restoring, else drop it."""
+        for tid, paused in self._paused.items():
+            if (paused.topic, paused.partition) == (message.topic(), message.partition()):
+                assert self._consumer is not None
+                self._consumer.seek(
+                    TopicPartition(paused.topic, paused.partition, message.offset())
+                )
+                log.debug("task %s still restoring; rewound %s", tid, paused)
+                return
+
+    def _buffered(self) -> int:
+        return sum(t.state.pending_count for t in self._tasks.values() if t.state is not None)
 
     def _on_consume_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
@@ -191,25 +267,48 @@ class Instance:
 
     # -- commits -----------------------------------------------------------------------------
 
-    def _commit(self, only: list[tuple[str, int]] | None = None) -> None:
-        """Flush outputs, then commit the input offsets of every processed record."""
+    def _commit(self) -> None:
+        """One commit of every active task, in the order CommitSequence owns."""
+        tasks = [t for tid, t in self._tasks.items() if tid not in self._paused]
+        states = [t.state for t in tasks if t.state is not None]
+        CommitSequence(
+            # Outputs and changelog records are flushed together in the commit step below.
+            flush_sinks=lambda: None,
+            produce_changelogs=lambda: self._produce_changelogs(tasks),
+            commit_transaction_and_offsets=lambda: self._flush_and_commit_offsets(tasks),
+            apply_state=lambda: [s.apply() for s in states],
+            write_checkpoints=lambda: [s.write_checkpoint() for s in states],
+            abort=lambda: [s.discard() for s in states],
+        ).run()
+
+    def _produce_changelogs(self, tasks: list[Task]) -> None:
+        writer = self._changelog
+        for task in tasks:
+            if task.state is None:
+                continue
+            assert writer is not None
+            record_offset = task.state.record_changelog_offset
+            for topic, key, value in task.state.changelog_records():
+                writer.write(topic, task.partition, key, value, record_offset)
+
+    def _flush_and_commit_offsets(self, tasks: list[Task]) -> None:
         assert self._emitter is not None and self._consumer is not None
         self._emitter.flush()
+        if self._changelog is not None:
+            self._changelog.flush()
         offsets = []
-        keys = only if only is not None else list(self._routes)
-        for key in keys:
-            task = self._routes.get(key)
-            if task is None:
-                continue
-            position = task.positions.get(key[0])
-            if position is not None and self._committed.get(key) != position:
-                offsets.append(TopicPartition(key[0], key[1], position))
+        for task in tasks:
+            for topic, position in task.positions.items():
+                if self._committed.get((topic, task.partition)) != position:
+                    offsets.append(TopicPartition(topic, task.partition, position))
         if not offsets:
             return
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             if exc.args[0].code() in _RETRIABLE_COMMIT_ERRORS:
+                # The outputs and changelog records are delivered, so applying the state stays
+                # consistent with the changelog; the records will be processed again.
                 log.warning("offset commit skipped (group rebalancing): %s", exc)
                 return
             raise KStreamyError(f"offset commit failed: {exc}") from exc
@@ -224,55 +323,135 @@ class Instance:
         except Exception as exc:
             log.error("final commit failed: %s", exc)
 
+    # -- tasks -------------------------------------------------------------------------------
+
+    def _create_task(self, sub: SubTopology, partition: int) -> Task:
+        assert self._emitter is not None and self._errors is not None
+        tid = task_id(sub.id, partition)
+        specs = {name: self.app.topology.stores[name] for name in sub.store_names}
+        if not specs:
+            return Task(sub, partition, self._emitter, self._errors)
+        state, plan = self._state_manager.open(tid, partition, specs)
+        task = Task(sub, partition, self._emitter, self._errors, specs, state)
+        assert self._restorer is not None
+        self._restorer.add(task, plan)
+        return task
+
+    def _activate(self, task: Task) -> None:
+        """The task's stores are ready: open it and start reading all its input partitions."""
+        assert self._plan is not None and self._consumer is not None
+        task.open()
+        sub_id = task.subtopology.id
+        lead = self._plan.lead_topic[sub_id]
+        self._routes[(lead, task.partition)] = task
+        paused = self._paused.pop(task.id, None)
+        if paused is not None:
+            self._consumer.resume([paused])
+        others = self._plan.copartitioned[sub_id]
+        if others:
+            assert self._secondary is not None
+            self._secondary.incremental_assign([TopicPartition(t, task.partition) for t in others])
+            for topic in others:
+                self._routes[(topic, task.partition)] = task
+        log.info("task %s running", task.id)
+        self._write_status()
+
+    def _close_task(self, task: Task, clean: bool = True) -> None:
+        """Stop a task; ``clean`` means its last commit succeeded (else its buffer is dropped)."""
+        assert self._plan is not None
+        self._tasks.pop(task.id, None)
+        self._paused.pop(task.id, None)
+        if self._restorer is not None:
+            self._restorer.remove(task.id)
+        others = self._plan.copartitioned[task.subtopology.id]
+        for topic in [self._plan.lead_topic[task.subtopology.id], *others]:
+            self._routes.pop((topic, task.partition), None)
+            self._committed.pop((topic, task.partition), None)
+        if others and self._secondary is not None:
+            try:
+                self._secondary.incremental_unassign(
+                    [TopicPartition(t, task.partition) for t in others]
+                )
+            except KafkaException as exc:
+                log.debug("unassigning co-partitioned inputs of %s: %s", task.id, exc)
+        if task.state is not None and not clean:
+            task.state.discard()
+        try:
+            task.close()
+        except Exception as exc:
+            log.warning("closing task %s: %s", task.id, exc)
+
     # -- group membership --------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        assert self._emitter is not None and self._errors is not None
+        consumer.incremental_assign(partitions)
+        to_pause = []
         for tp in partitions:
-            sub = self._subtopology_of_topic[tp.topic]
-            tid = task_id(sub.id, tp.partition)
-            task = self._tasks.get(tid)
-            if task is None:
-                task = Task(sub, tp.partition, self._emitter, self._errors)
-                self._tasks[tid] = task
-            self._routes[(tp.topic, tp.partition)] = task
+            sub = self._sub_of_lead[tp.topic]
+            task = self._create_task(sub, tp.partition)
+            self._tasks[task.id] = task
+            assert self._restorer is not None
+            if self._restorer.restoring(task.id):
+                self._paused[task.id] = TopicPartition(tp.topic, tp.partition)
+                to_pause.append(self._paused[task.id])
+            else:
+                self._activate(task)
+        if to_pause:
+            consumer.pause(to_pause)
         if partitions:
             log.info("assigned: %s", _names(partitions))
             self._write_status()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        keys = [(tp.topic, tp.partition) for tp in partitions]
+        clean = True
         try:
-            self._commit(only=keys)
+            self._commit()
         except Exception as exc:
+            clean = False
             log.error("commit on revocation failed (records will be reprocessed): %s", exc)
-        self._drop(keys)
+        for tp in partitions:
+            task = self._tasks.get(task_id(self._sub_of_lead[tp.topic].id, tp.partition))
+            if task is not None:
+                self._close_task(task, clean)
         if partitions:
             log.info("revoked: %s", _names(partitions))
             self._write_status()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._drop([(tp.topic, tp.partition) for tp in partitions])
+        for tp in partitions:
+            task = self._tasks.get(task_id(self._sub_of_lead[tp.topic].id, tp.partition))
+            if task is not None:
+                self._close_task(task, clean=False)
         if partitions:
             log.warning("lost without commit: %s", _names(partitions))
             self._write_status()
 
-    def _drop(self, keys: list[tuple[str, int]]) -> None:
-        for key in keys:
-            task = self._routes.pop(key, None)
-            self._committed.pop(key, None)
-            if task is not None and task not in self._routes.values():
-                del self._tasks[task.id]
+    # -- status ------------------------------------------------------------------------------
+
+    _last_status = 0.0
+
+    def _write_status_throttled(self) -> None:
+        if time.monotonic() - self._last_status > 1.0:
+            self._write_status()
 
     def _write_status(self) -> None:
+        self._last_status = time.monotonic()
+        restoring = self._restorer.progress() if self._restorer is not None else {}
         write_status(
             self._status_path,
             {
                 "application_id": self.config.application_id,
                 "pid": os.getpid(),
                 "state": self._state,
-                "partitions": sorted(f"{t}[{p}]" for t, p in self._routes),
-                "tasks": sorted(self._tasks),
+                "partitions": sorted(
+                    f"{t}[{p}]" for t, p in self._routes if t in self._sub_of_lead
+                ),
+                "tasks": {
+                    tid: ("restoring" if tid in self._paused else "running")
+                    for tid in sorted(self._tasks)
+                },
+                "restoring": restoring,
+                "records_restored": self._restorer.records_restored if self._restorer else 0,
                 "committed": {f"{t}[{p}]": o for (t, p), o in sorted(self._committed.items())},
                 "metrics": dataclasses.asdict(self.metrics),
             },

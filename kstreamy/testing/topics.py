@@ -128,3 +128,35 @@ def read_topic(
     finally:
         consumer.close()
     return records
+
+
+def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Message]:
+    """Everything in ``topic`` right now: reads each partition until the broker says it is at
+    the end (fetch-based end detection, not ListOffsets)."""
+    partitions = partitions_of(bootstrap, topic)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "kstreamy-reader",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    records: list[Message] = []
+    at_end: set[int] = set()
+    deadline = time.monotonic() + timeout
+    try:
+        while len(at_end) < len(partitions):
+            if time.monotonic() > deadline:
+                raise KStreamyError(f"{topic}: end not reached within {timeout}s")
+            for message in consumer.consume(1000, 0.2):
+                error = message.error()
+                if error is None:
+                    records.append(message)
+                    at_end.discard(message.partition())
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+    finally:
+        consumer.close()
+    return records

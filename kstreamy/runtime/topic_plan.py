@@ -1,0 +1,70 @@
+"""Partition counts of sub-topologies and the internal topics they need.
+
+Pure functions over the topology IR and the partition counts of the user's topics, so the rules
+(co-partitioning, repartition and changelog sizing) are testable without a broker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kstreamy.errors import TopologyError
+from kstreamy.topology import Topology
+
+
+@dataclasses.dataclass
+class TopicPlan:
+    partitions: dict[int, int]
+    """Sub-topology id -> number of tasks (= partitions of each of its input topics)."""
+    internal: dict[str, tuple[int, dict[str, str]]]
+    """Internal topic -> (partitions, topic config)."""
+    lead_topic: dict[int, str]
+    """Sub-topology id -> the input topic the consumer group subscribes to for it."""
+    copartitioned: dict[int, list[str]]
+    """Sub-topology id -> its other input topics, read at the partitions of the lead topic."""
+
+
+def plan_topics(topology: Topology, external_counts: dict[str, int]) -> TopicPlan:
+    """Size every sub-topology; raise a TopologyError naming any co-partitioning mismatch.
+
+    A repartition topic gets as many partitions as the sub-topology writing to it has tasks
+    (Kafka Streams sizes it by the upstream source topics the same way); a changelog topic as
+    many as the sub-topology owning the store.
+    """
+    subs = topology.subtopologies()
+    counts = dict(external_counts)
+    partitions: dict[int, int] = {}
+    pending = list(subs)
+    while pending:
+        progressed = False
+        for sub in list(pending):
+            known = {t: counts[t] for t in sub.source_topics if t in counts}
+            if len(known) < len(sub.source_topics):
+                continue
+            distinct = set(known.values())
+            if len(distinct) > 1:
+                listing = ", ".join(f"{t} ({n})" for t, n in sorted(known.items()))
+                raise TopologyError(
+                    f"topics read together in sub-topology {sub.id} must have the same number "
+                    f"of partitions (co-partitioning), but have: {listing}"
+                )
+            partitions[sub.id] = distinct.pop()
+            for node in sub.nodes:
+                if node.kind == "sink" and node.params.get("internal"):
+                    counts.setdefault(node.params["topic"], partitions[sub.id])
+            pending.remove(sub)
+            progressed = True
+        if not progressed:
+            raise TopologyError("cannot size sub-topologies: repartition topics form a cycle")
+    internal: dict[str, tuple[int, dict[str, str]]] = {}
+    for topic, kind in topology.internal_topics().items():
+        if kind == "repartition":
+            internal[topic] = (counts[topic], {})
+    for sub in subs:
+        for store in sub.store_names:
+            changelog = topology.stores[store].changelog_topic(topology.application_id)
+            if changelog:
+                internal[changelog] = (partitions[sub.id], {"cleanup.policy": "compact"})
+    lead = {sub.id: sub.source_topics[0] for sub in subs}
+    others = {sub.id: sub.source_topics[1:] for sub in subs}
+    return TopicPlan(partitions, internal, lead, others)

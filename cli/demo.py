@@ -14,10 +14,10 @@ import uuid
 from collections import Counter
 
 import typer
-from kstreamy_cli import demo_app
 
 from kstreamy.errors import KStreamyError
 from kstreamy.testing.topics import create_topics, produce, read_topic
+from kstreamy_cli import demo_app
 
 PARTITIONS = 4
 BAD_RECORDS = 5

@@ -8,9 +8,9 @@ import threading
 from typing import Annotated
 
 import typer
-from kstreamy_cli.loading import load_app
 
 from kstreamy.errors import KStreamyError
+from kstreamy_cli.loading import load_app
 
 cli = typer.Typer(
     help="Run and operate kstreamy stream-processing applications.",

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests_support.broker import BrokerHandle, start_test_broker
-from tests_support.instances import InstanceFactory
 
 from kstreamy.testing.topics import create_topics
+from tests_support.broker import BrokerHandle, start_test_broker
+from tests_support.instances import InstanceFactory
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from tests_support.waiting import wait_until
 
 from kstreamy.testing.topics import produce, read_topic
+from tests_support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import threading
 import time
 
 import pytest
-from tests_support.waiting import wait_until
 
 from kstreamy.testing.topics import produce, read_topic
+from tests_support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -55,6 +55,28 @@ def describe(app_spec: AppSpec) -> None:
 
 
 @cli.command()
+def status(
+    app_spec: AppSpec,
+    state_dir: Annotated[
+        str | None, typer.Option(help="The instance's state_dir, if not the app's setting")
+    ] = None,
+) -> None:
+    """Show what the instance using this state directory owns and how far it got.
+
+    Reads the status file a running instance rewrites on every assignment change, commit and,
+    while restoring state, every second: tasks (running or restoring, with records restored),
+    committed offsets and counters.
+    """
+    from kstreamy_cli.status import show_status
+
+    app = load_app(app_spec)
+    if state_dir:
+        app.config.state_dir = state_dir
+    if not show_status(app.config.app_state_dir):
+        raise typer.Exit(1)
+
+
+@cli.command()
 def broker(
     port: Annotated[
         int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one)")

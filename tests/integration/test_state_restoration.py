@@ -147,6 +147,11 @@ def test_moved_task_is_rebuilt_identically_from_the_changelog(
     wait_until(lambda: second.status().get("tasks") == {"0_0": "running", "0_1": "running"}, 60)
     changelog_size = sum(len(read_all(bootstrap, app.changelog(s))) for s in ("counts", "sums"))
     assert _restored(second) == changelog_size
+    shown = second.cli("status")
+    assert shown.returncode == 0, shown.stderr
+    assert f"pid {second.pid}: running" in shown.stdout
+    assert "0_1        running" in shown.stdout
+    assert f"restored     {changelog_size} records since start" in shown.stdout
     _stop(second)
 
     for task in ("0_0", "0_1"):

@@ -64,6 +64,13 @@ class InstanceProcess:
     def wait_exit(self, timeout: float = 60.0) -> int:
         return self.process.wait(timeout)
 
+    def cli(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a ``kstreamy`` command about this instance's app, with the instance's settings."""
+        return subprocess.run(
+            [sys.executable, "-m", "kstreamy_cli", command, f"{self.module}:build_app", *args],
+            env=self.env, capture_output=True, text=True, timeout=60,
+        )
+
     def wait_running(self, timeout: float = 60.0) -> None:
         wait_until(
             lambda: self.status().get("pid") == self.pid or not self.alive(),
@@ -110,7 +117,7 @@ class InstanceFactory:
                 stderr=subprocess.STDOUT,
                 cwd=self.tmp_path,
             )
-        instance = InstanceProcess(name, process, log_path, state_dir, app_id)
+        instance = InstanceProcess(name, process, log_path, state_dir, app_id, app_module, env)
         self.started.append(instance)
         return instance
 

@@ -10,7 +10,7 @@ def _kstreamy(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("command", ["run", "describe", "broker", "demo"])
+@pytest.mark.parametrize("command", ["run", "describe", "status", "broker", "demo"])
 def test_every_command_has_help(command):
     result = _kstreamy(command, "--help")
     assert result.returncode == 0

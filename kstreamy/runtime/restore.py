@@ -142,7 +142,7 @@ class Restorer:
         self._client().incremental_unassign([TopicPartition(*key)])
         task = partition.task
         assert task.state is not None
-        task.state.record_changelog_offset(key[0], end_offset)
+        task.state.restored_to(key[0], end_offset)
         progress = self._tasks[task.id]
         progress.remaining.discard(key)
         if progress.remaining:

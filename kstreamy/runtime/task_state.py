@@ -35,6 +35,8 @@ class TaskState:
         }
         self.changelog_offsets: dict[str, int] = dict(changelog_offsets or {})
         """Changelog topic -> next offset: how far the stores reflect their changelogs."""
+        self._delivered: dict[str, int] = {}
+        """Offsets of changelog records delivered for writes not yet applied to the stores."""
         self._checkpoint_due = False
 
     def transaction(self, name: str) -> StoreTransaction:
@@ -56,16 +58,28 @@ class TaskState:
                 yield txn.changelog_topic, key, value
 
     def apply(self) -> None:
+        """Write the buffered writes to the stores; their changelog offsets become claimable."""
         for txn in self.transactions.values():
             if txn.dirty:
                 txn.apply()
                 self._checkpoint_due = True
+        for topic, offset in self._delivered.items():
+            self.restored_to(topic, offset)
+        self._delivered.clear()
 
     def discard(self) -> None:
+        """Drop buffered writes; the offsets of their changelog records are never claimed."""
         for txn in self.transactions.values():
             txn.discard()
+        self._delivered.clear()
 
     def record_changelog_offset(self, topic: str, next_offset: int) -> None:
+        """A changelog record of the current buffer was delivered (delivery-report callback)."""
+        if next_offset > self._delivered.get(topic, -1):
+            self._delivered[topic] = next_offset
+
+    def restored_to(self, topic: str, next_offset: int) -> None:
+        """The stores reflect ``topic`` up to ``next_offset`` (after apply or restoration)."""
         if next_offset > self.changelog_offsets.get(topic, -1):
             self.changelog_offsets[topic] = next_offset
             self._checkpoint_due = True

@@ -23,8 +23,8 @@ def _commit_one_write(manager, offset: int):
     state, plan = manager.open("0_3", 3, SPECS)
     state.transaction("counts").put(b"k", b"1")
     state.transaction("local").put(b"k", b"2")
+    state.record_changelog_offset("app-counts-changelog", offset)  # delivery report
     state.apply()
-    state.record_changelog_offset("app-counts-changelog", offset)
     state.write_checkpoint()
     state.close()
     return plan

@@ -20,9 +20,20 @@ log = logging.getLogger("kstreamy.changelog")
 
 
 class ChangelogWriter:
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.producer = Producer({**settings, "delivery.report.only.error": False})
+    """Writes changelog records through ``producer``.
+
+    Under exactly-once that is the instance's transactional producer, so changelog records
+    commit or abort with the outputs; under at-least-once a producer of its own with delivery
+    reports enabled (see :meth:`own_producer`).
+    """
+
+    def __init__(self, producer: Producer) -> None:
+        self.producer = producer
         self._failure: str | None = None
+
+    @classmethod
+    def own_producer(cls, settings: dict[str, Any]) -> ChangelogWriter:
+        return cls(Producer({**settings, "delivery.report.only.error": False}))
 
     def write(
         self,

@@ -12,6 +12,13 @@ the sub-topology's other input topics is assigned to a second, group-less consum
 instance, and their offsets are committed through the group consumer with the lead's. So the
 partitions of a task always live in one instance, and the cooperative-sticky assignor still
 moves only the partitions that change owner.
+
+Exactly-once: one transactional producer per instance (``transactional.id`` =
+``<app_id>-<instance id kept in state_dir>``) and ``read_committed`` consumers. Each commit is one
+transaction with the outputs, the changelog records and the input offsets; buffered state is
+applied to the stores only after it commits. An abortable error aborts it and rewinds every task
+to its last committed offsets and state; a fatal one (a fenced producer) drops the tasks without
+committing, and the instance builds new clients and rejoins.
 """
 
 from __future__ import annotations
@@ -24,7 +31,14 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from kstreamy.errors import KStreamyError, RecordError
 from kstreamy.runtime.changelog import ChangelogWriter
@@ -34,6 +48,7 @@ from kstreamy.runtime.clients import (
     create_client,
     producer_settings,
 )
+from kstreamy.runtime.identity import instance_id
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.producer import KafkaEmitter
 from kstreamy.runtime.record_errors import RecordErrorHandler
@@ -43,6 +58,11 @@ from kstreamy.runtime.status import status_path, write_status
 from kstreamy.runtime.task import Task, task_id
 from kstreamy.runtime.topic_plan import TopicPlan, plan_topics
 from kstreamy.runtime.topics import ensure_topic, require_topics
+from kstreamy.runtime.transactions import (
+    AbortableTransactionError,
+    FatalTransactionError,
+    Transactions,
+)
 from kstreamy.state.commit_order import CommitSequence
 from kstreamy.state.resources import StoreResources
 from kstreamy.topology import SubTopology
@@ -91,6 +111,10 @@ class Instance:
         )
         self._status_path = status_path(self.config.app_state_dir)
         self._state = "starting"
+        self._eos = self.config.processing_guarantee == "exactly_once"
+        self._txn: Transactions | None = None
+        self._needs_rejoin = False
+        self.instance_id = instance_id(self.config.app_state_dir, self.config.instance_id)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -104,33 +128,15 @@ class Instance:
         self._plan = self._prepare_topics()
         for sub in self._subs.values():
             self._sub_of_lead[self._plan.lead_topic[sub.id]] = sub
-        self._emitter = KafkaEmitter(producer_settings(self.config))
-        if topology.stores:
-            self._changelog = ChangelogWriter(producer_settings(self.config))
-        self._errors = RecordErrorHandler(
-            self.config.on_deserialization_error,
-            self.config.on_processing_error,
-            self.config.dead_letter_topic_name,
-            self._emitter,
-            self.metrics,
-        )
-        settings = consumer_settings(self.config)
-        self._consumer = create_client(Consumer, settings, "consumer")
-        self._restorer = Restorer(settings)
-        if any(self._plan.copartitioned.values()):
-            self._secondary = create_client(Consumer, settings, "consumer")
         previous = self._set_signal_handlers()
         try:
-            self._consumer.subscribe(
-                sorted(self._sub_of_lead),
-                on_assign=self._on_assign,
-                on_revoke=self._on_revoke,
-                on_lost=self._on_lost,
-            )
+            self._start_clients()
             log.info(
-                "instance of %s started on %s (reading %s)",
+                "instance %s of %s started on %s (%s, reading %s)",
+                self.instance_id,
                 self.config.application_id,
                 self.config.bootstrap_servers,
+                self.config.processing_guarantee,
                 ", ".join(topology.source_topics()),
             )
             self._state = "running"
@@ -150,6 +156,49 @@ class Instance:
             self._close()
             self._restore_signal_handlers(previous)
             self._write_status()
+
+    def _start_clients(self) -> None:
+        """Producer(s), consumers and the group subscription; again after a fatal error."""
+        assert self._plan is not None
+        settings = producer_settings(self.config)
+        if self._eos:
+            settings["transactional.id"] = f"{self.config.application_id}-{self.instance_id}"
+        self._emitter = KafkaEmitter(settings, transactional=self._eos)
+        if self._eos:
+            self._txn = Transactions(self._emitter.producer)
+        if self.app.topology.stores:
+            self._changelog = (
+                ChangelogWriter(self._emitter.producer)
+                if self._eos
+                else ChangelogWriter.own_producer(settings)
+            )
+        self._errors = RecordErrorHandler(
+            self.config.on_deserialization_error,
+            self.config.on_processing_error,
+            self.config.dead_letter_topic_name,
+            self._emitter,
+            self.metrics,
+        )
+        consumer = consumer_settings(self.config)
+        self._consumer = create_client(Consumer, consumer, "consumer")
+        self._restorer = Restorer(consumer)
+        if any(self._plan.copartitioned.values()):
+            self._secondary = create_client(Consumer, consumer, "consumer")
+        self._consumer.subscribe(
+            sorted(self._sub_of_lead),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
+    def _rejoin(self) -> None:
+        """After a fatal producer error: drop every task uncommitted, new clients, rejoin."""
+        log.warning("producer fenced or failed fatally: dropping tasks and rejoining the group")
+        self._needs_rejoin = False
+        for task in list(self._tasks.values()):
+            self._close_task(task, clean=False)
+        self._close_clients()
+        self._start_clients()
 
     def _prepare_topics(self) -> TopicPlan:
         admin = create_admin(self.config)
@@ -179,17 +228,7 @@ class Instance:
     def _close(self) -> None:
         for task in list(self._tasks.values()):
             self._close_task(task)
-        if self._restorer is not None:
-            self._restorer.close()
-        for consumer in (self._consumer, self._secondary):
-            if consumer is not None:
-                try:
-                    consumer.close()
-                except (KafkaException, RuntimeError) as exc:
-                    log.warning("consumer close failed: %s", exc)
-        self._consumer = self._secondary = None
-        if self._emitter is not None:
-            self._emitter.producer.flush(10)
+        self._close_clients()
         log.info(
             "instance stopped: %d records processed, %d skipped, %d dead-lettered",
             self.metrics.records_processed,
@@ -197,13 +236,31 @@ class Instance:
             self.metrics.records_dead_lettered,
         )
 
+    def _close_clients(self) -> None:
+        if self._restorer is not None:
+            self._restorer.close()
+        self._needs_rejoin = True  # the group consumer's close must not commit
+        for consumer in (self._consumer, self._secondary):
+            if consumer is not None:
+                try:
+                    consumer.close()
+                except (KafkaException, RuntimeError) as exc:
+                    log.warning("consumer close failed: %s", exc)
+        self._consumer = self._secondary = None
+        self._needs_rejoin = False
+        if self._txn is not None:
+            try:
+                self._txn.abort()
+            except Exception as exc:
+                log.debug("abort on close: %s", exc)
+            self._txn = None
+        if self._emitter is not None:
+            self._emitter.producer.flush(10)
+        self._committed.clear()
+
     # -- the loop ----------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        consumer = self._consumer
-        emitter = self._emitter
-        restorer = self._restorer
-        assert consumer is not None and emitter is not None and restorer is not None
         batch_size = self.config.poll_batch_size
         timeout = self.config.poll_timeout_ms / 1000
         interval = self.config.effective_commit_interval_ms / 1000
@@ -211,6 +268,12 @@ class Instance:
         stateful = bool(self.app.topology.stores)
         next_commit = time.monotonic() + interval
         while not self._stop_requested.is_set():
+            if self._needs_rejoin:
+                self._rejoin()
+            consumer, emitter, restorer = self._consumer, self._emitter, self._restorer
+            assert consumer is not None and emitter is not None and restorer is not None
+            if self._txn is not None:
+                self._txn.begin()
             if restorer.busy:
                 for task in restorer.step(batch_size * 5):
                     self._activate(task)
@@ -269,17 +332,86 @@ class Instance:
 
     def _commit(self) -> None:
         """One commit of every active task, in the order CommitSequence owns."""
+        if self._needs_rejoin:
+            return  # a fatal error already dropped the tasks; nothing may be committed
         tasks = [t for tid, t in self._tasks.items() if tid not in self._paused]
         states = [t.state for t in tasks if t.state is not None]
-        CommitSequence(
-            # Outputs and changelog records are flushed together in the commit step below.
-            flush_sinks=lambda: None,
-            produce_changelogs=lambda: self._produce_changelogs(tasks),
-            commit_transaction_and_offsets=lambda: self._flush_and_commit_offsets(tasks),
-            apply_state=lambda: [s.apply() for s in states],
-            write_checkpoints=lambda: [s.write_checkpoint() for s in states],
-            abort=lambda: [s.discard() for s in states],
-        ).run()
+        commit = self._commit_transaction if self._eos else self._flush_and_commit_offsets
+        try:
+            CommitSequence(
+                # Outputs and changelog records are flushed together in the commit step below.
+                flush_sinks=lambda: None,
+                produce_changelogs=lambda: self._produce_changelogs(tasks),
+                commit_transaction_and_offsets=lambda: commit(tasks),
+                apply_state=lambda: [s.apply() for s in states],
+                write_checkpoints=lambda: [s.write_checkpoint() for s in states],
+                abort=lambda: [s.discard() for s in states],
+            ).run()
+        except AbortableTransactionError as exc:
+            log.warning("transaction aborted (%s); rewinding tasks to their last commit", exc)
+            self._abort_and_rewind(tasks)
+        except FatalTransactionError as exc:
+            log.error("%s", exc)
+            for task in list(self._tasks.values()):
+                self._close_task(task, clean=False)
+            self._needs_rejoin = True
+
+    def _commit_transaction(self, tasks: list[Task]) -> None:
+        assert self._emitter is not None and self._consumer is not None
+        assert self._txn is not None
+        # Flushing first serves the changelog delivery reports (their offsets feed checkpoints).
+        self._emitter.producer.flush()
+        offsets = self._offsets_to_commit(tasks)
+        self._txn.commit(offsets, self._consumer.consumer_group_metadata())
+        for tp in offsets:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
+        self.metrics.commits += 1
+        self._write_status()
+
+    def _offsets_to_commit(self, tasks: list[Task]) -> list[TopicPartition]:
+        offsets = []
+        for task in tasks:
+            for topic, position in task.positions.items():
+                if self._committed.get((topic, task.partition)) != position:
+                    offsets.append(TopicPartition(topic, task.partition, position))
+        return offsets
+
+    def _abort_and_rewind(self, tasks: list[Task]) -> None:
+        """Abort the open transaction; every task goes back to its last committed input
+        offsets, and its buffered state writes are dropped (the stores hold committed state)."""
+        assert self._txn is not None
+        try:
+            self._txn.abort()
+        except AbortableTransactionError:
+            pass
+        except FatalTransactionError as exc:
+            log.error("%s", exc)
+            self._needs_rejoin = True
+            return
+        for task in tasks:
+            if task.state is not None:
+                task.state.discard()
+            self._rewind(task)
+
+    def _rewind(self, task: Task) -> None:
+        assert self._plan is not None and self._consumer is not None
+        sub_id = task.subtopology.id
+        lead = self._plan.lead_topic[sub_id]
+        for topic in [lead, *self._plan.copartitioned[sub_id]]:
+            consumer = self._consumer if topic == lead else self._secondary
+            assert consumer is not None
+            offset = self._committed.get((topic, task.partition))
+            if offset is None:
+                committed = self._consumer.committed([TopicPartition(topic, task.partition)], 30)
+                offset = committed[0].offset
+            if offset < 0:
+                earliest = self.config.auto_offset_reset == "earliest"
+                offset = OFFSET_BEGINNING if earliest else OFFSET_END
+            task.positions.pop(topic, None)
+            try:
+                consumer.seek(TopicPartition(topic, task.partition, offset))
+            except KafkaException as exc:
+                log.warning("rewinding %s[%d]: %s", topic, task.partition, exc)
 
     def _produce_changelogs(self, tasks: list[Task]) -> None:
         writer = self._changelog
@@ -296,11 +428,7 @@ class Instance:
         self._emitter.flush()
         if self._changelog is not None:
             self._changelog.flush()
-        offsets = []
-        for task in tasks:
-            for topic, position in task.positions.items():
-                if self._committed.get((topic, task.partition)) != position:
-                    offsets.append(TopicPartition(topic, task.partition, position))
+        offsets = self._offsets_to_commit(tasks)
         if not offsets:
             return
         try:
@@ -403,9 +531,9 @@ class Instance:
             self._write_status()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        clean = True
+        clean = not self._needs_rejoin
         try:
-            self._commit()
+            self._commit()  # under exactly-once: the open transaction commits before hand-over
         except Exception as exc:
             clean = False
             log.error("commit on revocation failed (records will be reprocessed): %s", exc)
@@ -418,6 +546,13 @@ class Instance:
             self._write_status()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        lost = {task_id(self._sub_of_lead[tp.topic].id, tp.partition) for tp in partitions}
+        if self._txn is not None and self._txn.open:
+            # The open transaction holds records of the lost tasks too: abort it, rewind the rest.
+            kept = [
+                t for tid, t in self._tasks.items() if tid not in lost and tid not in self._paused
+            ]
+            self._abort_and_rewind(kept)
         for tp in partitions:
             task = self._tasks.get(task_id(self._sub_of_lead[tp.topic].id, tp.partition))
             if task is not None:
@@ -441,6 +576,8 @@ class Instance:
             self._status_path,
             {
                 "application_id": self.config.application_id,
+                "instance_id": self.instance_id,
+                "processing_guarantee": self.config.processing_guarantee,
                 "pid": os.getpid(),
                 "state": self._state,
                 "partitions": sorted(

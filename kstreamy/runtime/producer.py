@@ -15,14 +15,21 @@ log = logging.getLogger("kstreamy.producer")
 class KafkaEmitter:
     """Produces records and remembers the first delivery failure.
 
-    Delivery reports arrive only for failures (``delivery.report.only.error``), so the happy path
-    costs no Python callback per record. A failure is raised at the next ``flush``, before any
-    input offset is committed, which keeps at-least-once intact.
+    Under at-least-once, delivery reports arrive only for failures
+    (``delivery.report.only.error``), so the happy path costs no Python callback per record; a
+    failure is raised at the next ``flush``, before any input offset is committed.
+
+    Under exactly-once the producer is transactional and output records carry no callback at all:
+    a failed record makes the transaction commit fail, which aborts it. Reports stay enabled for
+    the changelog records that do carry one (their offsets feed the checkpoints).
     """
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], transactional: bool = False) -> None:
         self._failure: str | None = None
-        self.producer = Producer({**settings, "on_delivery": self._on_delivery})
+        if transactional:
+            self.producer = Producer({**settings, "delivery.report.only.error": False})
+        else:
+            self.producer = Producer({**settings, "on_delivery": self._on_delivery})
         self._produce = self.producer.produce
 
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:

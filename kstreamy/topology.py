@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kstreamy.errors import TopologyError
+from kstreamy.serde import resolve_serde
 
 STATEFUL_KINDS: frozenset[str] = frozenset({"aggregate", "reduce", "materialize"})
 """Kinds that hold state or create topics; they must carry a user-given name."""
@@ -53,6 +54,11 @@ class StoreSpec:
     value_serde: Any
     backend: str = "rocksdb"  # or "memory"
     changelog: bool = True
+
+    def __post_init__(self) -> None:
+        # Serdes may be given by name ("str", "json", ...), as everywhere else in the API.
+        object.__setattr__(self, "key_serde", resolve_serde(self.key_serde))
+        object.__setattr__(self, "value_serde", resolve_serde(self.value_serde))
 
     def changelog_topic(self, application_id: str) -> str | None:
         return f"{application_id}-{self.name}-changelog" if self.changelog else None

@@ -27,12 +27,14 @@ class GroupedStream:
         value_serde: Serde,
         backend: str,
         changelog: bool,
+        step: str | None = None,
     ) -> Table:
         store_name = store or name
         if not store_name:
             raise TopologyError(
-                f"{kind} needs store=... (or name=...): the store, its changelog topic and "
-                "savepoint entries are named after it, so it must stay the same across versions"
+                f"{step or kind} needs store=... (or name=...): the store, its changelog topic "
+                "and savepoint entries are named after it, so it must stay the same across "
+                "versions"
             )
         self._topology.add_store(
             StoreSpec(store_name, self.key_serde, value_serde, backend, changelog)
@@ -56,6 +58,7 @@ class GroupedStream:
             resolve_serde("int"),
             backend,
             changelog,
+            step="count",
         )
 
     def reduce(

@@ -206,7 +206,9 @@ class Stream:
 
         ``joiner(value, table_value)``. Inner: records without a row are dropped; ``how="left"``
         calls the joiner with ``table_value=None`` instead. Stream and table topics must be
-        co-partitioned (same partition count, same keys -> same partition).
+        co-partitioned (same partition count, same keys -> same partition). If an earlier step
+        may have changed keys (map, flat_map), the stream is first written to the repartition
+        topic ``<app_id>-<name>-repartition``, as for ``group_by_key``; that needs ``name``.
         """
         if how not in ("inner", "left"):
             raise TopologyError(f"stream-table join how must be 'inner' or 'left', got {how!r}")
@@ -216,7 +218,15 @@ class Stream:
                 "(an aggregation, app.table(), or .materialize(name))"
             )
         params = {"table_store": table.store, "joiner": _callable(joiner, "join"), "how": how}
-        return self._then("stream_table_join", params, name)
+        stream = self
+        if self.key_changed:
+            if not name:
+                raise TopologyError(
+                    "a join after a key-changing step (map, flat_map) repartitions through a "
+                    "topic and needs name=..."
+                )
+            stream = self._repartition(name)
+        return stream._then("stream_table_join", params, name)
 
     def left_join(
         self, table: Table, joiner: Callable[[Any, Any], Any], name: str | None = None
@@ -240,17 +250,17 @@ class Stream:
 
         if not isinstance(function, ProcessFunction):
             raise TopologyError("process() needs a ProcessFunction instance")
+        if stores and not name:
+            raise TopologyError(
+                "a process step with stores needs name=...: it must stay the same across "
+                "versions so its state can be found again"
+            )
         names = []
         for store in stores:
             spec = store if isinstance(store, StoreSpec) else _default_store(store)
             if spec.name not in self._topology.stores:
                 self._topology.add_store(spec)
             names.append(spec.name)
-        if names and not name:
-            raise TopologyError(
-                "a process step with stores needs name=...: it must stay the same across "
-                "versions so its state can be found again"
-            )
         params = {"function": function, "stores": names, "key_serde": self.key_serde}
         return self._then("process", params, name)
 

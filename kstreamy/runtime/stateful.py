@@ -82,7 +82,10 @@ def compile_reduce(compiler: _Compiler, node: Node, downstream: Forward) -> Forw
         raw_key = key_bytes(key)
         raw = txn.get(raw_key)
         result = value if raw is None else reducer(decode(raw), value)
-        txn.put(raw_key, encode(result))
+        if result is None:
+            txn.delete(raw_key)
+        else:
+            txn.put(raw_key, encode(result))
         downstream(key, result)
 
     return reduce

@@ -28,11 +28,23 @@ def plan_topics(topology: Topology, external_counts: dict[str, int]) -> TopicPla
     """Size every sub-topology; raise a TopologyError naming any co-partitioning mismatch.
 
     A repartition topic gets as many partitions as the sub-topology writing to it has tasks
-    (Kafka Streams sizes it by the upstream source topics the same way); a changelog topic as
-    many as the sub-topology owning the store.
+    (Kafka Streams sizes it by the upstream source topics the same way), unless the sub-topology
+    reading it also reads user topics: then it takes their count, so the two are co-partitioned
+    (as Kafka Streams does for a join after a key change). A changelog topic gets as many
+    partitions as the sub-topology owning the store.
     """
     subs = topology.subtopologies()
     counts = dict(external_counts)
+    missing = [t for t in topology.external_source_topics() if t not in counts]
+    if missing:
+        raise TopologyError(f"no partition count for input topic(s): {', '.join(missing)}")
+    repartition = {t for t, kind in topology.internal_topics().items() if kind == "repartition"}
+    for sub in subs:
+        given = {counts[t] for t in sub.source_topics if t not in repartition}
+        if len(given) == 1:  # several counts: the mismatch is reported below
+            for topic in sub.source_topics:
+                if topic in repartition:
+                    counts.setdefault(topic, next(iter(given)))
     partitions: dict[int, int] = {}
     pending = list(subs)
     while pending:

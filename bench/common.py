@@ -20,8 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
 from kstreamy.testing.broker import EmbeddedBroker
-from kstreamy.testing.topics import create_topics, produce
+from kstreamy.testing.topics import create_topics, partitions_of, produce
 
 PARTITIONS = 4
 
@@ -56,7 +58,7 @@ def sensor_events(count: int, seed: int = 1) -> Iterator[tuple[bytes, bytes]]:
         yield sensor.encode(), json.dumps(event, separators=(",", ":")).encode()
 
 
-def input_topic(bootstrap: str, events: Iterator[tuple[bytes, bytes]], name: str) -> str:
+def input_topic(bootstrap: str, events: Iterator[tuple[bytes | None, bytes]], name: str) -> str:
     topic = f"{name}-{uuid.uuid4().hex[:6]}"
     create_topics(bootstrap, {topic: PARTITIONS})
     started = time.monotonic()
@@ -69,6 +71,42 @@ def new_topic(bootstrap: str, name: str) -> str:
     topic = f"{name}-{uuid.uuid4().hex[:6]}"
     create_topics(bootstrap, {topic: PARTITIONS})
     return topic
+
+
+class OutputCounter:
+    """Counts the records arriving on a topic, from its beginning, in a background thread.
+
+    A progress signal that is the same for every side of a comparison: the records a pipeline
+    has written, whatever it does internally (repartition topics, changelogs, several
+    sub-topologies).
+    """
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.count = 0
+        self._consumer = Consumer({
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-output-counter",  # never joined or committed
+            "enable.auto.commit": False,
+        })
+        self._consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions_of(bootstrap, topic)]
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> OutputCounter:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        consume = self._consumer.consume
+        while not self._stop.is_set():
+            self.count += sum(1 for m in consume(10000, 0.1) if m.error() is None)
+        self._consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class ProgressClock:
@@ -107,9 +145,16 @@ class ProgressClock:
         return self.target / (self.last - self.first)
 
 
-def report(label_a: str, rate_a: float, label_b: str, rate_b: float, target: float) -> None:
+def report(
+    label_a: str,
+    rate_a: float,
+    label_b: str,
+    rate_b: float,
+    target: float,
+    unit: str = "events",
+) -> None:
     ratio = rate_a / rate_b
-    print(f"{label_a:<28} {rate_a:>12,.0f} events/s")
-    print(f"{label_b:<28} {rate_b:>12,.0f} events/s")
+    print(f"{label_a:<28} {rate_a:>12,.0f} {unit}/s")
+    print(f"{label_b:<28} {rate_b:>12,.0f} {unit}/s")
     verdict = "meets" if ratio >= target else "BELOW"
     print(f"ratio {ratio:.1%} ({verdict} the target of {target:.0%})", flush=True)

@@ -112,11 +112,12 @@ class RocksDBStore:
     def write_batch(self, items: Iterable[tuple[bytes, bytes | None]]) -> None:
         db = self._live()
         batch = WriteBatch(raw_mode=True)
+        put, delete = batch.put, batch.delete  # bound once: this loop runs per record
         for key, value in items:
             if value is None:
-                batch.delete(key)
+                delete(key)
             else:
-                batch.put(key, value)
+                put(key, value)
         if batch.is_empty():
             return
         try:

@@ -1,0 +1,121 @@
+"""Peak memory of one instance holding 1,000,000 distinct keys: kstreamy vs a raw loop.
+
+    python bench/memory.py [--events 1000000] [--bootstrap-servers host:port]
+
+``--events`` records with distinct keys go into a 4-partition topic first. Then ONE instance runs
+as its own OS process, ``python -m kstreamy_cli run memory_app:build`` (bench/memory_app.py:
+``group_by_key().count(store="per-key")``, RocksDB with a changelog, default memory settings),
+until its status file says it processed every record; its peak resident set (VmHWM in
+/proc/<pid>/status) is read and it is stopped with SIGTERM. For reference the same is done for
+a raw confluent-kafka loop process keeping the counts in a Python dict
+(``python bench/memory_app.py``). Target: kstreamy <= 500 MB.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from common import arguments, broker, input_topic
+from memory_app import RAW_STATUS
+
+from kstreamy.runtime.status import read_status, status_path
+
+BENCH = Path(__file__).resolve().parent
+TARGET_MB = 500
+
+
+def distinct_keys(count: int) -> list[tuple[bytes, bytes]]:
+    return [(b"key-%07d" % i, b"1") for i in range(count)]
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmHWM (peak) and VmRSS (now) of a process, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields
+
+
+def measure(
+    label: str, command: list[str], env: dict[str, str], log: Path, done: Callable[[], bool]
+) -> float:
+    """Run ``command`` until ``done()``; print and return its peak RSS in MB."""
+    started = time.monotonic()
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, cwd=BENCH, stdout=out, stderr=out)
+    try:
+        while not done():
+            if process.poll() is not None:
+                sys.exit(f"{label} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            if time.monotonic() - started > 600:
+                sys.exit(f"{label} did not finish within 600s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        usage = memory_mb(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    print(
+        f"{label:<28} peak RSS {usage['VmHWM']:>7.1f} MB, at the end {usage['VmRSS']:>7.1f} MB "
+        f"({elapsed:.0f}s to process everything)",
+        flush=True,
+    )
+    return usage["VmHWM"]
+
+
+def one_round(bootstrap: str, source: str, events: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        state_dir = Path(tmp)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(BENCH.parent), str(BENCH)]),
+            "BENCH_BOOTSTRAP": bootstrap,
+            "BENCH_SOURCE": source,
+            "BENCH_STATE_DIR": str(state_dir),
+        }
+        app_id = f"bench-memory-{uuid.uuid4().hex[:6]}"
+        raw_status = state_dir / RAW_STATUS
+        raw = measure(
+            "raw loop, dict of counts",
+            [sys.executable, str(BENCH / "memory_app.py")],
+            {**env, "BENCH_APP_ID": f"raw-{app_id}"},
+            state_dir / "raw.log",
+            lambda: (read_status(raw_status) or {}).get("records_processed", 0) >= events,
+        )
+        ks_status = status_path(state_dir / app_id)
+        peak = measure(
+            "kstreamy instance",
+            [sys.executable, "-m", "kstreamy_cli", "run", "memory_app:build"],
+            {**env, "BENCH_APP_ID": app_id},
+            state_dir / "kstreamy.log",
+            lambda: (read_status(ks_status) or {}).get("metrics", {}).get("records_processed", 0)
+            >= events,
+        )
+    verdict = "meets" if peak <= TARGET_MB else "ABOVE"
+    print(
+        f"kstreamy {peak:.0f} MB peak vs {raw:.0f} MB for the raw loop; "
+        f"{verdict} the target of {TARGET_MB} MB",
+        flush=True,
+    )
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0], 1_000_000)
+    with broker(args.bootstrap_servers) as bootstrap:
+        source = input_topic(bootstrap, iter(distinct_keys(args.events)), "bench-memory-in")
+        for _ in range(args.rounds):
+            one_round(bootstrap, source, args.events)
+
+
+if __name__ == "__main__":
+    main()

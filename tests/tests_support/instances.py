@@ -25,7 +25,11 @@ class InstanceProcess:
         log_path: Path,
         state_dir: Path,
         app_id: str,
+        module: str = "",
+        env: dict[str, str] | None = None,
     ) -> None:
+        self.module = module
+        self.env = env or {}
         self.name = name
         self.process = process
         self.log_path = log_path

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
+import time
 from collections import defaultdict
 
 import pytest
@@ -77,6 +79,11 @@ class _EosApp:
         assert numbers == list(range(0, total, 2))
 
 
+def _committed_since_start(instance) -> bool:
+    status = instance.status()
+    return status.get("pid") == instance.pid and status.get("metrics", {}).get("commits", 0) > 0
+
+
 def _stop(instance):
     instance.terminate()
     assert instance.wait_exit(60) == 0, instance.log()[-3000:]
@@ -105,15 +112,25 @@ def test_kill_9_repeatedly_mid_stream_keeps_output_exact(
     app = _EosApp(bootstrap, make_topic, unique_name, instances)
     group = [app.start(name) for name in ("a", "b", "c")]
     wait_until(lambda: all(i.partitions() for i in group), 120, what="three instances own tasks")
-    total = 0
-    for round_ in range(4):
-        produce(bootstrap, app.input, _events(total, total + 1500))
-        total += 1500
-        victim = group[round_ % len(group)]
-        wait_until(lambda v=victim: v.status().get("metrics", {}).get("commits", 0) > 0, 60)
+    total = 6000
+    feeder = threading.Thread(
+        target=lambda: [
+            (produce(bootstrap, app.input, _events(n, n + 200)), time.sleep(0.05))
+            for n in range(0, total, 200)
+        ],
+        daemon=True,
+    )
+    feeder.start()
+    kills = 0
+    while feeder.is_alive() or kills < 3:
+        victim = group[kills % len(group)]
+        # Kill it while it is busy: once it has committed since it (re)started.
+        wait_until(lambda v=victim: _committed_since_start(v), 90, what=f"{victim.name} commits")
         victim.kill()
         victim.wait_exit(10)
-        group[round_ % len(group)] = app.start(f"{victim.name}-r{round_}", victim.state_dir)
+        group[kills % len(group)] = app.start(f"{victim.name}-r{kills}", victim.state_dir)
+        kills += 1
+    feeder.join()
     app.assert_exact(total, timeout=240)
 
 

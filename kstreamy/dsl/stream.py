@@ -244,7 +244,8 @@ class Stream:
         ``stores`` are the stores it may use: a name gives a RocksDB store with a changelog and
         JSON keys and values; pass a ``StoreSpec`` for other settings. A step with stores needs
         ``name``. Each task gets its own copy of ``function``, so instance attributes are
-        per task, never shared between partitions.
+        per task, never shared between partitions. Its output may carry new keys, so a later
+        ``group_by_key`` or join repartitions (and needs ``name=``).
         """
         from kstreamy.processor import ProcessFunction
 
@@ -262,7 +263,8 @@ class Stream:
                 self._topology.add_store(spec)
             names.append(spec.name)
         params = {"function": function, "stores": names, "key_serde": self.key_serde}
-        return self._then("process", params, name)
+        # ctx.emit may change keys, so (as in Kafka Streams) grouping afterwards repartitions.
+        return self._then("process", params, name, changes_key=True)
 
     def with_serdes(
         self, key_serde: str | Serde | None = None, value_serde: str | Serde | None = None

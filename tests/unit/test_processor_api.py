@@ -470,11 +470,6 @@ def test_two_process_steps_can_share_a_store_by_name():
     assert driver.read("out") == [("a", 5)]
 
 
-@pytest.mark.xfail(
-    reason="process() does not mark its output as possibly re-keyed (ctx.emit may change keys), "
-    "so a later group_by_key or join does not repartition; Kafka Streams' process() does",
-    strict=True,
-)
 def test_group_by_key_after_process_is_treated_as_after_a_key_change():
     class Rekey(ProcessFunction):
         def process(self, key, value, ctx):

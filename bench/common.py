@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import random
+import statistics
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from kstreamy.testing.broker import EmbeddedBroker
 from kstreamy.testing.topics import create_topics, partitions_of, produce
@@ -28,7 +29,7 @@ from kstreamy.testing.topics import create_topics, partitions_of, produce
 PARTITIONS = 4
 
 
-def arguments(description: str, events: int) -> argparse.Namespace:
+def arguments(description: str, events: int, rounds: int = 5) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--events", type=int, default=events, help="input events")
     parser.add_argument(
@@ -36,7 +37,7 @@ def arguments(description: str, events: int) -> argparse.Namespace:
         default=os.environ.get("KSTREAMY_BOOTSTRAP"),
         help="an external broker (default: start the embedded one)",
     )
-    parser.add_argument("--rounds", type=int, default=1, help="repeat both sides this often")
+    parser.add_argument("--rounds", type=int, default=rounds, help="repeat both sides this often")
     return parser.parse_args()
 
 
@@ -83,11 +84,13 @@ class OutputCounter:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.count = 0
-        self._consumer = Consumer({
-            "bootstrap.servers": bootstrap,
-            "group.id": "bench-output-counter",  # never joined or committed
-            "enable.auto.commit": False,
-        })
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "bench-output-counter",  # never joined or committed
+                "enable.auto.commit": False,
+            }
+        )
         self._consumer.assign(
             [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions_of(bootstrap, topic)]
         )
@@ -143,6 +146,48 @@ class ProgressClock:
         self._thread.join()
         assert self.first is not None and self.last is not None
         return self.target / (self.last - self.first)
+
+
+def raw_clients(bootstrap: str, source: str) -> tuple[Consumer, Producer]:
+    """The hand-written loop's clients, tuned like kstreamy's (same librdkafka settings), so the
+    ratio measures the library, not client tuning."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"raw-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": 6000,
+            "max.poll.interval.ms": 10000,
+            "fetch.queue.backoff.ms": 10,
+        }
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 100,
+            "partitioner": "murmur2_random",
+            "enable.idempotence": True,
+        }
+    )
+    consumer.subscribe([source])
+    return consumer, producer
+
+
+def median_rates(rounds: int, sides: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """Run each side ``rounds`` times, alternating which goes first, and return the medians.
+
+    On a 2-core machine one run of the same loop can differ from the next by a third; medians of
+    alternating runs make the ratio repeatable.
+    """
+    rates: dict[str, list[float]] = {label: [] for label in sides}
+    for round_ in range(rounds):
+        order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
+        for label in order:
+            rates[label].append(sides[label]())
+            print(f"  round {round_ + 1}: {label:<28} {rates[label][-1]:>12,.0f}/s", flush=True)
+    return {label: statistics.median(values) for label, values in rates.items()}
 
 
 def report(

@@ -10,11 +10,19 @@ process session; only ``processing_guarantee`` differs. Target: exactly-once >= 
 from __future__ import annotations
 
 import logging
-import statistics
 import tempfile
 import uuid
 
-from common import ProgressClock, arguments, broker, input_topic, new_topic, report, sensor_events
+from common import (
+    ProgressClock,
+    arguments,
+    broker,
+    input_topic,
+    median_rates,
+    new_topic,
+    report,
+    sensor_events,
+)
 
 from kstreamy import App
 
@@ -48,23 +56,17 @@ def run(bootstrap: str, source: str, events: int, guarantee: str) -> float:
 def main() -> None:
     args = arguments(__doc__.splitlines()[0], 300_000)
     logging.basicConfig(level=logging.WARNING)
-    rates: dict[str, list[float]] = {"at_least_once": [], "exactly_once": []}
     with broker(args.bootstrap_servers) as bootstrap:
         source = input_topic(bootstrap, sensor_events(args.events), "bench-eos-in")
-        for round_ in range(args.rounds):
-            # Alternate which guarantee runs first: on 2 cores, run-to-run noise is large.
-            order = list(rates) if round_ % 2 == 0 else list(reversed(rates))
-            for guarantee in order:
-                rates[guarantee].append(run(bootstrap, source, args.events, guarantee))
-                print(f"  round {round_ + 1} {guarantee:<14} {rates[guarantee][-1]:>10,.0f}/s")
+        medians = median_rates(
+            args.rounds,
+            {
+                guarantee: lambda g=guarantee: run(bootstrap, source, args.events, g)
+                for guarantee in ("at_least_once", "exactly_once")
+            },
+        )
     print(f"medians of {args.rounds} rounds:")
-    report(
-        "exactly_once",
-        statistics.median(rates["exactly_once"]),
-        "at_least_once",
-        statistics.median(rates["at_least_once"]),
-        0.85,
-    )
+    report("exactly_once", medians["exactly_once"], "at_least_once", medians["at_least_once"], 0.85)
 
 
 if __name__ == "__main__":

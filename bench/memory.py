@@ -98,8 +98,10 @@ def one_round(bootstrap: str, source: str, events: int) -> None:
             [sys.executable, "-m", "kstreamy_cli", "run", "memory_app:build"],
             {**env, "BENCH_APP_ID": app_id},
             state_dir / "kstreamy.log",
-            lambda: (read_status(ks_status) or {}).get("metrics", {}).get("records_processed", 0)
-            >= events,
+            lambda: (
+                (read_status(ks_status) or {}).get("metrics", {}).get("records_processed", 0)
+                >= events
+            ),
         )
     verdict = "meets" if peak <= TARGET_MB else "ABOVE"
     print(
@@ -110,7 +112,7 @@ def one_round(bootstrap: str, source: str, events: int) -> None:
 
 
 def main() -> None:
-    args = arguments(__doc__.splitlines()[0], 1_000_000)
+    args = arguments(__doc__.splitlines()[0], 1_000_000, rounds=1)
     with broker(args.bootstrap_servers) as bootstrap:
         source = input_topic(bootstrap, iter(distinct_keys(args.events)), "bench-memory-in")
         for _ in range(args.rounds):

@@ -59,9 +59,7 @@ def prepare(bootstrap: str, app_id: str, records: int) -> tuple[str, str]:
     return changelog, source
 
 
-def run_raw(
-    bootstrap: str, changelog: str, records: int, fetch_settings: dict[str, int]
-) -> float:
+def run_raw(bootstrap: str, changelog: str, records: int, fetch_settings: dict[str, int]) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-restore-raw-") as state_dir:
         started = time.perf_counter()
         consumer = Consumer(
@@ -125,9 +123,7 @@ def run_kstreamy(bootstrap: str, app_id: str, source: str, records: int) -> floa
                 max_poll_interval_ms=10000,
                 state_dir=state_dir,
             )
-            app.stream(source, key_serde="str", value_serde="str").group_by_key().count(
-                store=STORE
-            )
+            app.stream(source, key_serde="str", value_serde="str").group_by_key().count(store=STORE)
             status = status_path(app.config.app_state_dir)
 
             def watch() -> None:
@@ -148,7 +144,7 @@ def run_kstreamy(bootstrap: str, app_id: str, source: str, records: int) -> floa
 
 
 def main() -> None:
-    args = arguments(__doc__.splitlines()[0], 1_000_000)
+    args = arguments(__doc__.splitlines()[0], 1_000_000, rounds=3)
     logging.basicConfig(level=logging.WARNING)
     with broker(args.bootstrap_servers) as bootstrap:
         for _ in range(args.rounds):

@@ -18,11 +18,12 @@ from common import (
     arguments,
     broker,
     input_topic,
+    median_rates,
     new_topic,
+    raw_clients,
     report,
     sensor_events,
 )
-from confluent_kafka import Consumer, Producer
 
 from kstreamy import App
 
@@ -38,22 +39,7 @@ def enrich(event):
 
 
 def run_raw(bootstrap: str, source: str, sink: str, events: int) -> float:
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"raw-{uuid.uuid4().hex[:6]}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-        "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": 6000,
-        "max.poll.interval.ms": 10000,
-    })
-    producer = Producer({
-        "bootstrap.servers": bootstrap,
-        "linger.ms": 5,
-        "partitioner": "murmur2_random",
-        "enable.idempotence": True,
-    })
-    consumer.subscribe([source])
+    consumer, producer = raw_clients(bootstrap, source)
     processed = 0
     done = False
 
@@ -107,10 +93,21 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     with broker(args.bootstrap_servers) as bootstrap:
         source = input_topic(bootstrap, sensor_events(args.events), "bench-stateless-in")
-        for _ in range(args.rounds):
-            raw = run_raw(bootstrap, source, new_topic(bootstrap, "bench-raw-out"), args.events)
-            ks = run_kstreamy(bootstrap, source, new_topic(bootstrap, "bench-ks-out"), args.events)
-            report("kstreamy map+filter", ks, "raw confluent-kafka loop", raw, 0.80)
+        medians = median_rates(
+            args.rounds,
+            {
+                "raw": lambda: run_raw(
+                    bootstrap, source, new_topic(bootstrap, "bench-raw-out"), args.events
+                ),
+                "kstreamy": lambda: run_kstreamy(
+                    bootstrap, source, new_topic(bootstrap, "bench-ks-out"), args.events
+                ),
+            },
+        )
+    print(f"medians of {args.rounds} rounds:")
+    report(
+        "kstreamy map+filter", medians["kstreamy"], "raw confluent-kafka loop", medians["raw"], 0.80
+    )
 
 
 if __name__ == "__main__":

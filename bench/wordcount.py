@@ -1,6 +1,6 @@
 """Throughput of a word count: kstreamy vs a raw confluent-kafka loop.
 
-    python bench/wordcount.py [--events 200000] [--bootstrap-servers host:port]
+    python bench/wordcount.py [--events 200000] [--rounds 5] [--bootstrap-servers host:port]
 
 Input: ``--events`` lines of 6 to 10 words (8 on average) drawn with Zipf-like frequencies from
 a vocabulary of 10,000 words (deterministic), in a 4-partition topic without keys.
@@ -35,10 +35,12 @@ from common import (
     arguments,
     broker,
     input_topic,
+    median_rates,
     new_topic,
+    raw_clients,
     report,
 )
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from kstreamy import App
 
@@ -63,22 +65,7 @@ def text_lines(count: int, seed: int = 7) -> list[bytes]:
 
 
 def run_raw(bootstrap: str, source: str, sink: str, words: int) -> float:
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"raw-{uuid.uuid4().hex[:6]}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-        "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": 6000,
-        "max.poll.interval.ms": 10000,
-    })
-    producer = Producer({
-        "bootstrap.servers": bootstrap,
-        "linger.ms": 5,
-        "partitioner": "murmur2_random",
-        "enable.idempotence": True,
-    })
-    consumer.subscribe([source])
+    consumer, producer = raw_clients(bootstrap, source)
     counter = OutputCounter(bootstrap, sink).start()
     done = False
 
@@ -159,18 +146,29 @@ def main() -> None:
     print(f"{len(lines)} lines, {words} words ({words / len(lines):.2f} per line)", flush=True)
     with broker(args.bootstrap_servers) as bootstrap:
         source = input_topic(bootstrap, ((None, line) for line in lines), "bench-wc-in")
-        for _ in range(args.rounds):
-            raw = run_raw(bootstrap, source, new_topic(bootstrap, "bench-raw-out"), words)
-            ks = run_kstreamy(bootstrap, source, new_topic(bootstrap, "bench-ks-out"), words)
-            per_line = len(lines) / words
-            report(
-                "kstreamy word count",
-                ks * per_line,
-                "raw confluent-kafka loop",
-                raw * per_line,
-                0.50,
-                unit="lines",
-            )
+        per_line = len(lines) / words
+        medians = median_rates(
+            args.rounds,
+            {
+                "raw": lambda: (
+                    per_line
+                    * run_raw(bootstrap, source, new_topic(bootstrap, "bench-raw-out"), words)
+                ),
+                "kstreamy": lambda: (
+                    per_line
+                    * run_kstreamy(bootstrap, source, new_topic(bootstrap, "bench-ks-out"), words)
+                ),
+            },
+        )
+        print(f"medians of {args.rounds} rounds (lines/s):")
+        report(
+            "kstreamy word count",
+            medians["kstreamy"],
+            "raw confluent-kafka loop",
+            medians["raw"],
+            0.50,
+            unit="lines",
+        )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ class StrSerde:
     name = "str"
 
     def serialize(self, value: Any) -> bytes | None:
+        if type(value) is str:  # the hot path: one type check, no isinstance chain
+            return value.encode()
         if value is None:
             return None
         if not isinstance(value, str):
@@ -69,6 +71,8 @@ class IntSerde:
     name = "int"
 
     def serialize(self, value: Any) -> bytes | None:
+        if type(value) is int and -(2**63) <= value < 2**63:
+            return _LONG.pack(value)
         if value is None:
             return None
         if not isinstance(value, int) or isinstance(value, bool):

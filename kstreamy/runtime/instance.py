@@ -291,14 +291,22 @@ class Instance:
 
     def _process(self, messages: list[Any]) -> None:
         routes = self._routes
+        # A batch holds runs of records of one partition: look the task up once per run.
+        last_topic, last_partition, task = None, -1, None
+        unrouted: set[tuple[str, int]] = set()
         for message in messages:
             if message.error() is not None:
                 self._on_consume_error(message.error())
                 continue
             topic = message.topic()
-            task = routes.get((topic, message.partition()))
+            partition = message.partition()
+            if partition != last_partition or topic != last_topic:
+                last_topic, last_partition = topic, partition
+                task = routes.get((topic, partition))
             if task is None:
-                self._not_routed(message)
+                if (topic, partition) not in unrouted:  # only the first record of the run
+                    unrouted.add((topic, partition))
+                    self._not_routed(message)
                 continue
             task.process(message, topic)
         self.metrics.records_processed += len(messages)

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 from kstreamy.state.store import KeyValueStore
 
+_MISSING = object()
+
 
 class StoreTransaction:
     """Uncommitted writes of one store of one task, read through to the store.
@@ -38,9 +40,10 @@ class StoreTransaction:
 
     def get(self, key: bytes) -> bytes | None:
         """Read own uncommitted writes first, so a task sees what it wrote a moment ago."""
-        if key in self._pending:
-            return self._pending[key]
-        return self.store.get(key)
+        value = self._pending.get(key, _MISSING)
+        if value is _MISSING:
+            return self.store.get(key)
+        return value
 
     def put(self, key: bytes, value: bytes) -> None:
         if value is None:

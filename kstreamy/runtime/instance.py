@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -53,6 +52,7 @@ from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.producer import KafkaEmitter
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.restore import Restorer
+from kstreamy.runtime.shutdown import stop_on_signals
 from kstreamy.runtime.state_manager import StateManager
 from kstreamy.runtime.status import status_path, write_status
 from kstreamy.runtime.task import Task, task_id
@@ -128,7 +128,11 @@ class Instance:
         self._plan = self._prepare_topics()
         for sub in self._subs.values():
             self._sub_of_lead[self._plan.lead_topic[sub.id]] = sub
-        previous = self._set_signal_handlers()
+        with stop_on_signals(self._stop_requested, self._install_signal_handlers):
+            self._run_until_stopped()
+
+    def _run_until_stopped(self) -> None:
+        topology = self.app.topology
         try:
             self._start_clients()
             log.info(
@@ -154,7 +158,6 @@ class Instance:
             raise
         finally:
             self._close()
-            self._restore_signal_handlers(previous)
             self._write_status()
 
     def _start_clients(self) -> None:
@@ -272,8 +275,6 @@ class Instance:
                 self._rejoin()
             consumer, emitter, restorer = self._consumer, self._emitter, self._restorer
             assert consumer is not None and emitter is not None and restorer is not None
-            if self._txn is not None:
-                self._txn.begin()
             if restorer.busy:
                 for task in restorer.step(batch_size * 5):
                     self._activate(task)
@@ -290,6 +291,12 @@ class Instance:
                 next_commit = time.monotonic() + interval
 
     def _process(self, messages: list[Any]) -> None:
+        if not messages:
+            return
+        if self._txn is not None:
+            # Begun here, after the poll: a rebalance callback inside the poll may have just
+            # committed the previous transaction.
+            self._txn.begin()
         routes = self._routes
         # A batch holds runs of records of one partition: look the task up once per run.
         last_topic, last_partition, task = None, -1, None
@@ -601,32 +608,6 @@ class Instance:
                 "metrics": dataclasses.asdict(self.metrics),
             },
         )
-
-    # -- signals -----------------------------------------------------------------------------
-
-    def _set_signal_handlers(self) -> dict[int, Any]:
-        if not self._install_signal_handlers:
-            return {}
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, self._on_signal)
-        return previous
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        if self._stop_requested.is_set():
-            raise KeyboardInterrupt  # second signal: stop now, without the final commit
-        log.info(
-            "received %s: finishing the batch, committing, leaving the group",
-            signal.Signals(signum).name,
-        )
-        self._stop_requested.set()
-
-    @staticmethod
-    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _names(partitions: list[TopicPartition]) -> str:

@@ -106,6 +106,10 @@ class EmbeddedBroker:
         raise KStreamyError(f"embedded broker not ready after {timeout}s: {last_error}")
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

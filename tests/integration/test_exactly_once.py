@@ -8,6 +8,7 @@ from read_committed consumers; Tansu does not, so they run on Apache Kafka only
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -79,6 +80,19 @@ class _EosApp:
         assert numbers == list(range(0, total, 2))
 
 
+def _feeder(bootstrap: str, topic: str, total: int) -> threading.Thread:
+    """Produce ``total`` events in small paced chunks from a thread, so faults hit mid-stream."""
+
+    def feed() -> None:
+        for n in range(0, total, 200):
+            produce(bootstrap, topic, _events(n, min(n + 200, total)))
+            time.sleep(0.05)  # pacing the input, not waiting for a condition
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread
+
+
 def _committed_since_start(instance) -> bool:
     status = instance.status()
     return status.get("pid") == instance.pid and status.get("metrics", {}).get("commits", 0) > 0
@@ -113,14 +127,7 @@ def test_kill_9_repeatedly_mid_stream_keeps_output_exact(
     group = [app.start(name) for name in ("a", "b", "c")]
     wait_until(lambda: all(i.partitions() for i in group), 120, what="three instances own tasks")
     total = 6000
-    feeder = threading.Thread(
-        target=lambda: [
-            (produce(bootstrap, app.input, _events(n, n + 200)), time.sleep(0.05))
-            for n in range(0, total, 200)
-        ],
-        daemon=True,
-    )
-    feeder.start()
+    feeder = _feeder(bootstrap, app.input, total)
     kills = 0
     while feeder.is_alive() or kills < 3:
         victim = group[kills % len(group)]
@@ -150,3 +157,23 @@ def test_a_frozen_instance_writes_nothing_after_waking(
     frozen.signal(signal.SIGCONT)
     produce(bootstrap, app.input, _events(2000, 3000))
     app.assert_exact(3000, timeout=240)
+
+
+def test_broker_unavailable_for_a_while_loses_and_duplicates_nothing(
+    broker, bootstrap, make_topic, unique_name, instances
+):
+    if broker.pid is None:
+        pytest.skip("needs a broker process the suite started (the embedded one)")
+    app = _EosApp(bootstrap, make_topic, unique_name, instances)
+    instance = app.start("a")
+    wait_until(lambda: len(instance.partitions()) == 4, 90, what="instance owns all tasks")
+    feeder = _feeder(bootstrap, app.input, 3000)
+    wait_until(lambda: _committed_since_start(instance), 60, what="a first commit")
+    os.kill(broker.pid, signal.SIGSTOP)  # the broker stops answering mid-stream
+    try:
+        time.sleep(4)  # the length of the outage being simulated, not a wait for a condition
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+    feeder.join(120)
+    app.assert_exact(3000)
+    assert instance.alive(), instance.log()[-3000:]

@@ -12,6 +12,8 @@ class BrokerHandle:
     bootstrap_servers: str
     kind: str  # "tansu" or "kafka"
     stop: Callable[[], None]
+    pid: int | None = None
+    """The broker's process, when the suite started it (so a test can freeze it)."""
 
 
 def start_test_broker() -> BrokerHandle:
@@ -28,4 +30,4 @@ def start_test_broker() -> BrokerHandle:
 
     embedded = EmbeddedBroker()
     embedded.start()
-    return BrokerHandle(embedded.bootstrap_servers, "tansu", embedded.stop)
+    return BrokerHandle(embedded.bootstrap_servers, "tansu", embedded.stop, embedded.pid)

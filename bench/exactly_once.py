@@ -14,7 +14,6 @@ import tempfile
 import uuid
 
 from common import (
-    ProgressClock,
     arguments,
     broker,
     input_topic,
@@ -22,6 +21,7 @@ from common import (
     new_topic,
     report,
     sensor_events,
+    time_app,
 )
 
 from kstreamy import App
@@ -46,11 +46,7 @@ def run(bootstrap: str, source: str, events: int, guarantee: str) -> float:
     readings.filter(lambda key, event: (event["value"] or 0) > 40).to(
         new_topic(bootstrap, "bench-eos-hot")
     )
-    clock = ProgressClock(
-        lambda: app.metrics.records_processed if app.metrics else 0, events, app.stop
-    ).start()
-    app.run()
-    return clock.rate()
+    return time_app(app, events)
 
 
 def main() -> None:

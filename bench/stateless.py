@@ -23,6 +23,7 @@ from common import (
     raw_clients,
     report,
     sensor_events,
+    time_app,
 )
 
 from kstreamy import App
@@ -79,13 +80,7 @@ def run_kstreamy(bootstrap: str, source: str, sink: str, events: int) -> float:
         state_dir="/tmp/kstreamy-bench",
     )
     app.stream(source, value_serde="json").filter(keep).map_values(enrich).to(sink)
-    clock = ProgressClock(
-        lambda: app.metrics.records_processed if app.metrics else 0,
-        events,
-        app.stop,
-    ).start()
-    app.run()
-    return clock.rate()
+    return time_app(app, events)
 
 
 def main() -> None:

@@ -40,7 +40,12 @@ def show_status(app_state_dir: Path) -> bool:
     for task, task_state in tasks.items():
         extra = ""
         if task in restoring:
-            extra = f" ({restoring[task]['restored']} records restored so far)"
+            progress = restoring[task]
+            extra = (
+                f" ({progress['restored']} records restored, about "
+                f"{progress.get('remaining', '?')} to go, {progress.get('records_per_s', '?')}"
+                " records/s)"
+            )
         typer.echo(f"  {task:<10} {task_state}{extra}")
     typer.echo(f"restored     {status.get('records_restored', 0)} records since start")
     committed = status.get("committed", {})

@@ -203,9 +203,17 @@ class Restorer:
             return 0
         return max(0, high - max(position, 0)) if high >= 0 else 0
 
-    def progress(self) -> dict[str, dict[str, int]]:
-        """Task id -> records restored so far, for the status file."""
-        return {tid: {"restored": p.restored} for tid, p in self._tasks.items()}
+    def progress(self) -> dict[str, dict[str, float]]:
+        """Task id -> records restored, about how many to go, and the rate (status file)."""
+        now = time.monotonic()
+        return {
+            tid: {
+                "restored": p.restored,
+                "remaining": sum(self._remaining(key) for key in p.remaining),
+                "records_per_s": round(p.restored / max(now - p.started, 1e-6)),
+            }
+            for tid, p in self._tasks.items()
+        }
 
     def _client(self) -> Consumer:
         if self._consumer is None:

@@ -46,3 +46,30 @@ def test_a_wrong_app_spec_is_a_clear_error(tmp_path):
     )
     assert result.returncode != 0
     assert "cannot import 'nosuchmodule'" in result.stderr
+
+
+def test_status_shows_restoration_progress(tmp_path, capsys):
+    import os
+
+    from kstreamy.runtime.status import status_path, write_status
+    from kstreamy_cli.status import show_status
+
+    write_status(
+        status_path(tmp_path),
+        {
+            "application_id": "app",
+            "pid": os.getpid(),
+            "state": "running",
+            "tasks": {"0_0": "running", "0_1": "restoring"},
+            "restoring": {"0_1": {"restored": 1200, "remaining": 800, "records_per_s": 400000}},
+            "records_restored": 1200,
+            "committed": {"in[0]": 42},
+            "metrics": {"records_processed": 7},
+        },
+    )
+    assert show_status(tmp_path)
+    out = capsys.readouterr().out
+    assert f"pid {os.getpid()}: running" in out
+    assert "0_1        restoring (1200 records restored, about 800 to go, 400000 records/s)" in out
+    assert "in[0]" in out and "42" in out
+    assert not show_status(tmp_path / "elsewhere")

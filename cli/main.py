@@ -41,6 +41,11 @@ def run(
     except KStreamyError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        typer.secho(
+            "stopped at once (second signal): nothing committed since the last commit", err=True
+        )
+        raise typer.Exit(130) from None
 
 
 @cli.command()

@@ -55,7 +55,6 @@ def show_status(app_state_dir: Path) -> bool:
             typer.echo(f"  {partition:<40} {offset}")
     metrics = status.get("metrics", {})
     typer.echo(
-        "records      "
-        + ", ".join(f"{k.removeprefix('records_')} {v}" for k, v in metrics.items())
+        "records      " + ", ".join(f"{k.removeprefix('records_')} {v}" for k, v in metrics.items())
     )
     return True

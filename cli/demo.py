@@ -6,9 +6,11 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -71,6 +73,7 @@ def run_demo(events: int, instances: int, bootstrap_servers: str | None) -> None
     suffix = f"-{uuid.uuid4().hex[:6]}"
     names = demo_app.topics(suffix)
     processes: list[subprocess.Popen[bytes]] = []
+    state_dirs: list[str] = []
     try:
         create_topics(bootstrap_servers, {t: PARTITIONS for t in names.values()})
         sample = _sample_events(events)
@@ -89,7 +92,12 @@ def run_demo(events: int, instances: int, bootstrap_servers: str | None) -> None
             bootstrap_servers,
         ]
         for _ in range(instances):
-            processes.append(subprocess.Popen(command, env=env))
+            # Every instance has a state directory of its own, as on separate machines.
+            state_dir = tempfile.mkdtemp(prefix="kstreamy-demo-")
+            state_dirs.append(state_dir)
+            processes.append(
+                subprocess.Popen(command, env={**env, "KSTREAMY_DEMO_STATE_DIR": state_dir})
+            )
         _say(f"started {instances} instance processes: pids {[p.pid for p in processes]}")
 
         got = _read_outputs(bootstrap_servers, names, expected, processes)
@@ -114,6 +122,8 @@ def run_demo(events: int, instances: int, bootstrap_servers: str | None) -> None
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        for state_dir in state_dirs:
+            shutil.rmtree(state_dir, ignore_errors=True)
         if broker is not None:
             broker.stop()
             _say("embedded broker stopped")

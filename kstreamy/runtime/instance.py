@@ -53,6 +53,7 @@ from kstreamy.runtime.producer import KafkaEmitter
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.restore import Restorer
 from kstreamy.runtime.shutdown import stop_on_signals
+from kstreamy.runtime.state_lock import StateDirLock
 from kstreamy.runtime.state_manager import StateManager
 from kstreamy.runtime.status import status_path, write_status
 from kstreamy.runtime.task import Task, task_id
@@ -123,13 +124,17 @@ class Instance:
         self._stop_requested.set()
 
     def run(self) -> None:
-        topology = self.app.topology
-        topology.validate()
-        self._plan = self._prepare_topics()
-        for sub in self._subs.values():
-            self._sub_of_lead[self._plan.lead_topic[sub.id]] = sub
-        with stop_on_signals(self._stop_requested, self._install_signal_handlers):
-            self._run_until_stopped()
+        self.app.topology.validate()
+        lock = StateDirLock(self.config.app_state_dir)
+        lock.acquire()
+        try:
+            self._plan = self._prepare_topics()
+            for sub in self._subs.values():
+                self._sub_of_lead[self._plan.lead_topic[sub.id]] = sub
+            with stop_on_signals(self._stop_requested, self._install_signal_handlers):
+                self._run_until_stopped()
+        finally:
+            lock.release()
 
     def _run_until_stopped(self) -> None:
         topology = self.app.topology

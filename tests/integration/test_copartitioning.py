@@ -68,7 +68,10 @@ def test_join_inputs_stay_together_while_instances_come_and_go(
 def test_partition_count_mismatch_is_a_clear_error(bootstrap, make_topic, unique_name, instances):
     clicks, users = make_topic("clicks", 4), make_topic("users", 3)
     instance = instances.start(
-        "join_app", unique_name("mismatch"), clicks=clicks, users=users,
+        "join_app",
+        unique_name("mismatch"),
+        clicks=clicks,
+        users=users,
         output=make_topic("out", 4),
     )
     assert instance.wait_exit(60) == 1

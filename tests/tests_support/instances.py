@@ -72,7 +72,10 @@ class InstanceProcess:
         """Run a ``kstreamy`` command about this instance's app, with the instance's settings."""
         return subprocess.run(
             [sys.executable, "-m", "kstreamy_cli", command, f"{self.module}:build_app", *args],
-            env=self.env, capture_output=True, text=True, timeout=60,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def wait_running(self, timeout: float = 60.0) -> None:

@@ -40,8 +40,19 @@ def ensure_topic(
     replication_factor: int = -1,
     config: dict[str, str] | None = None,
 ) -> None:
-    """Create an internal topic unless it exists; concurrent creation by a peer is fine."""
-    if name in partition_counts(admin):
+    """Create an internal topic unless it exists; concurrent creation by a peer is fine.
+
+    An existing topic with another partition count is an error: its partitions would no longer
+    match the tasks (a changelog partition per task, a repartition partition per downstream task).
+    """
+    existing = partition_counts(admin).get(name)
+    if existing is not None:
+        if existing != partitions:
+            raise KStreamyError(
+                f"internal topic {name} has {existing} partitions but the topology needs "
+                f"{partitions}; the input topics' partition counts changed? Reset the "
+                "application (delete its internal topics and local state) to start over"
+            )
         return
     topic = NewTopic(name, partitions, replication_factor, config=config or {})
     future = admin.create_topics([topic], operation_timeout=30)[name]

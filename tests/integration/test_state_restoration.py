@@ -228,3 +228,17 @@ def test_aggregates_stay_exact_while_instances_join_and_leave(
         bootstrap, app.sums, lambda r: _latest_json(r) == _expected_sums(6000), timeout=30
     )
     assert _latest_json(sums) == _expected_sums(6000)
+
+
+def test_an_internal_topic_with_the_wrong_partition_count_is_a_clear_error(
+    bootstrap, make_topic, unique_name, instances
+):
+    from kstreamy.testing.topics import create_topics
+
+    app = _CountsApp(make_topic, unique_name, instances, partitions=2)
+    create_topics(bootstrap, {app.changelog(): 1}, {"cleanup.policy": "compact"})
+    instance = app.start("a")
+    assert instance.wait_exit(60) == 1
+    assert f"internal topic {app.changelog()} has 1 partitions but the topology needs 2" in (
+        instance.log()
+    )

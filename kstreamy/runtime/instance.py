@@ -58,7 +58,7 @@ from kstreamy.runtime.state_manager import StateManager
 from kstreamy.runtime.status import status_path, write_status
 from kstreamy.runtime.task import Task, task_id
 from kstreamy.runtime.topic_plan import TopicPlan, plan_topics
-from kstreamy.runtime.topics import ensure_topic, require_topics
+from kstreamy.runtime.topics import ensure_topic, partition_counts, require_topics
 from kstreamy.runtime.transactions import (
     AbortableTransactionError,
     FatalTransactionError,
@@ -211,25 +211,23 @@ class Instance:
     def _prepare_topics(self) -> TopicPlan:
         admin = create_admin(self.config)
         topology = self.app.topology
+        existing = partition_counts(admin)
         counts = require_topics(
-            admin, topology.external_source_topics(), self.config.bootstrap_servers
+            existing, topology.external_source_topics(), self.config.bootstrap_servers
         )
         plan = plan_topics(topology, counts)
+        replication = self.config.internal_topic_replication_factor
         for topic, (partitions, topic_config) in plan.internal.items():
-            ensure_topic(
-                admin,
-                topic,
-                partitions,
-                self.config.internal_topic_replication_factor,
-                topic_config,
-            )
+            ensure_topic(admin, existing, topic, partitions, replication, topic_config)
         policies = (self.config.on_deserialization_error, self.config.on_processing_error)
         if "dead_letter" in policies:
             ensure_topic(
                 admin,
+                existing,
                 self.config.dead_letter_topic_name,
                 max(plan.partitions.values()),
-                self.config.internal_topic_replication_factor,
+                replication,
+                exact_partitions=False,
             )
         return plan
 
@@ -283,13 +281,14 @@ class Instance:
             if restorer.busy:
                 for task in restorer.step(batch_size * 5):
                     self._activate(task)
-                if restorer.busy:
-                    self._write_status_throttled()
+
             messages = consumer.consume(batch_size, 0 if restorer.busy else timeout)
             self._process(messages)
             if self._secondary is not None and self._secondary.assignment():
                 self._process(self._secondary.consume(batch_size, 0))
             emitter.poll()
+            if self._status_due or restorer.busy:
+                self._write_status_throttled()
             now = time.monotonic()
             if now >= next_commit or (stateful and self._buffered() >= max_buffered):
                 self._commit()
@@ -386,7 +385,7 @@ class Instance:
         for tp in offsets:
             self._committed[(tp.topic, tp.partition)] = tp.offset
         self.metrics.commits += 1
-        self._write_status()
+        self._status_due = True  # written by the loop at most once a second
 
     def _offsets_to_commit(self, tasks: list[Task]) -> list[TopicPartition]:
         offsets = []
@@ -463,7 +462,7 @@ class Instance:
         for tp in offsets:
             self._committed[(tp.topic, tp.partition)] = tp.offset
         self.metrics.commits += 1
-        self._write_status()
+        self._status_due = True  # written by the loop at most once a second
 
     def _commit_quietly(self) -> None:
         try:
@@ -584,13 +583,18 @@ class Instance:
     # -- status ------------------------------------------------------------------------------
 
     _last_status = 0.0
+    _status_due = False
 
     def _write_status_throttled(self) -> None:
+        """At most one write a second for frequent events (commits every 100 ms, restoration
+        progress); the loop calls it on every round, so the file is never more than a second
+        behind."""
         if time.monotonic() - self._last_status > 1.0:
             self._write_status()
 
     def _write_status(self) -> None:
         self._last_status = time.monotonic()
+        self._status_due = False
         restoring = self._restorer.progress() if self._restorer is not None else {}
         write_status(
             self._status_path,

@@ -52,9 +52,28 @@ def _store_codec(compiler: _Compiler, store: str):
 def compile_aggregate(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
     if node.params.get("counting"):
         return _compile_count(compiler, node, downstream)
-    txn, key_bytes, values = _store_codec(compiler, node.params["store"])
     initializer = node.params["initializer"]
     aggregator = node.params["aggregator"]
+    return _compile_fold(
+        compiler,
+        node,
+        downstream,
+        lambda key, value, previous: aggregator(
+            key, value, initializer() if previous is None else previous
+        ),
+    )
+
+
+def _compile_fold(
+    compiler: _Compiler,
+    node: Node,
+    downstream: Forward,
+    fold: Callable[[Any, Any, Any], Any],
+) -> Forward:
+    """The shared body of aggregate and reduce: ``fold(key, value, previous or None)`` gives the
+    new value of the key, stored (None deletes it) and forwarded. Stored values are never None,
+    so None always means "no value yet"."""
+    txn, key_bytes, values = _store_codec(compiler, node.params["store"])
     encode, decode = values.serialize, values.deserialize
     dropped = _DropLog(node, "key or value")
 
@@ -64,7 +83,7 @@ def compile_aggregate(compiler: _Compiler, node: Node, downstream: Forward) -> F
             return
         raw_key = key_bytes(key)
         raw = txn.get(raw_key)
-        result = aggregator(key, value, initializer() if raw is None else decode(raw))
+        result = fold(key, value, None if raw is None else decode(raw))
         if result is None:
             txn.delete(raw_key)
         else:
@@ -97,25 +116,13 @@ def _compile_count(compiler: _Compiler, node: Node, downstream: Forward) -> Forw
 
 
 def compile_reduce(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
-    txn, key_bytes, values = _store_codec(compiler, node.params["store"])
     reducer = node.params["reducer"]
-    encode, decode = values.serialize, values.deserialize
-    dropped = _DropLog(node, "key or value")
-
-    def reduce(key: Any, value: Any) -> None:
-        if key is None or value is None:
-            dropped(compiler)
-            return
-        raw_key = key_bytes(key)
-        raw = txn.get(raw_key)
-        result = value if raw is None else reducer(decode(raw), value)
-        if result is None:
-            txn.delete(raw_key)
-        else:
-            txn.put(raw_key, encode(result))
-        downstream(key, result)
-
-    return reduce
+    return _compile_fold(
+        compiler,
+        node,
+        downstream,
+        lambda key, value, previous: value if previous is None else reducer(previous, value),
+    )
 
 
 def compile_materialize(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:

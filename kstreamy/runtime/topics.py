@@ -24,9 +24,8 @@ def partition_counts(admin: AdminClient, timeout: float = 15.0) -> dict[str, int
     }
 
 
-def require_topics(admin: AdminClient, topics: list[str], bootstrap: str) -> dict[str, int]:
+def require_topics(counts: dict[str, int], topics: list[str], bootstrap: str) -> dict[str, int]:
     """Partition count per topic; a MissingTopicError names every absent input topic."""
-    counts = partition_counts(admin)
     missing = [t for t in topics if t not in counts]
     if missing:
         raise MissingTopicError(missing, bootstrap)
@@ -35,19 +34,23 @@ def require_topics(admin: AdminClient, topics: list[str], bootstrap: str) -> dic
 
 def ensure_topic(
     admin: AdminClient,
+    existing_counts: dict[str, int],
     name: str,
     partitions: int,
     replication_factor: int = -1,
     config: dict[str, str] | None = None,
+    exact_partitions: bool = True,
 ) -> None:
-    """Create an internal topic unless it exists; concurrent creation by a peer is fine.
+    """Create a topic unless ``existing_counts`` (from :func:`partition_counts`) has it;
+    concurrent creation by a peer is fine.
 
-    An existing topic with another partition count is an error: its partitions would no longer
-    match the tasks (a changelog partition per task, a repartition partition per downstream task).
+    With ``exact_partitions``, an existing topic with another partition count is an error: its
+    partitions would no longer match the tasks (a changelog partition per task, a repartition
+    partition per downstream task). A dead-letter topic may have any count.
     """
-    existing = partition_counts(admin).get(name)
+    existing = existing_counts.get(name)
     if existing is not None:
-        if existing != partitions:
+        if exact_partitions and existing != partitions:
             raise KStreamyError(
                 f"internal topic {name} has {existing} partitions but the topology needs "
                 f"{partitions}; the input topics' partition counts changed? Reset the "

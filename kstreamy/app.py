@@ -91,7 +91,9 @@ class App:
         from kstreamy.runtime.instance import Instance
 
         _default_logging()
-        self._instance = Instance(self, install_signal_handlers=install_signal_handlers)
+        self._instance = Instance(
+            self.topology, self.config, install_signal_handlers=install_signal_handlers
+        )
         try:
             self._instance.run()
         finally:

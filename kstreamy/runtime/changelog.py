@@ -20,20 +20,15 @@ log = logging.getLogger("kstreamy.changelog")
 
 
 class ChangelogWriter:
-    """Writes changelog records through ``producer``.
+    """Writes changelog records through the instance's producer, which carries the outputs too.
 
-    Under exactly-once that is the instance's transactional producer, so changelog records
-    commit or abort with the outputs; under at-least-once a producer of its own with delivery
-    reports enabled (see :meth:`own_producer`).
+    Under exactly-once that producer is transactional, so changelog records commit or abort with
+    the outputs. Its delivery reports must include successes (they carry the offsets).
     """
 
     def __init__(self, producer: Producer) -> None:
         self.producer = producer
         self._failure: str | None = None
-
-    @classmethod
-    def own_producer(cls, settings: dict[str, Any]) -> ChangelogWriter:
-        return cls(Producer({**settings, "delivery.report.only.error": False}))
 
     def write(
         self,
@@ -57,10 +52,8 @@ class ChangelogWriter:
             except BufferError:
                 self.producer.poll(0.05)
 
-    def flush(self, timeout: float = 300.0) -> None:
-        remaining = self.producer.flush(timeout)
+    def check(self) -> None:
+        """After the producer was flushed: raise if a changelog record was not delivered."""
         failure, self._failure = self._failure, None
         if failure is not None:
             raise DeliveryError(f"could not deliver changelog record: {failure}")
-        if remaining:
-            raise DeliveryError(f"{remaining} changelog records not acknowledged within {timeout}s")

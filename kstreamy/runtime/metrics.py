@@ -11,3 +11,6 @@ class Metrics:
     records_skipped: int = 0
     records_dead_lettered: int = 0
     commits: int = 0
+    commit_seconds_total: float = 0.0
+    transactions_aborted: int = 0
+    rebalances: int = 0

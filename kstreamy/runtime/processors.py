@@ -14,10 +14,11 @@ from kstreamy.errors import SerdeError, TopologyError
 from kstreamy.runtime import stateful
 from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
+from kstreamy.runtime.time_hook import TimeListener
 from kstreamy.topology import Node, StoreSpec, SubTopology
 
 if TYPE_CHECKING:
-    from kstreamy.runtime.task_state import TaskState
+    from kstreamy.state.task_state import TaskState
     from kstreamy.state.transaction import StoreTransaction
 
 Forward = Callable[[Any, Any], None]
@@ -38,11 +39,13 @@ def _fan_out(children: list[Forward]) -> Forward:
 
 @dataclasses.dataclass
 class CompiledTask:
-    """Entry function per source node, plus hooks to run when the task opens and closes."""
+    """Entry function per source node, hooks to run when the task opens and closes, and the
+    nodes that watch time (see :mod:`kstreamy.runtime.time_hook`)."""
 
     entries: dict[str, Forward]
     on_open: list[Callable[[], None]]
     on_close: list[Callable[[], None]]
+    time_listeners: list[TimeListener] = dataclasses.field(default_factory=list)
 
 
 def compile_subtopology(
@@ -61,7 +64,7 @@ def compile_subtopology(
     for node in reversed(sub.nodes):
         compiler.compiled[node.name] = compiler.compile(node, children_of[node.name])
     entries = {n.name: compiler.compiled[n.name] for n in sub.nodes if n.kind == "source"}
-    return CompiledTask(entries, compiler.on_open, compiler.on_close)
+    return CompiledTask(entries, compiler.on_open, compiler.on_close, compiler.time_listeners)
 
 
 class _Compiler:
@@ -79,6 +82,7 @@ class _Compiler:
         self.compiled: dict[str, Forward] = {}
         self.on_open: list[Callable[[], None]] = []
         self.on_close: list[Callable[[], None]] = []
+        self.time_listeners: list[TimeListener] = []
 
     def transaction(self, store: str) -> StoreTransaction:
         if self.state is None:

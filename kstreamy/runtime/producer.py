@@ -17,18 +17,25 @@ class KafkaEmitter:
 
     Under at-least-once, delivery reports arrive only for failures
     (``delivery.report.only.error``), so the happy path costs no Python callback per record; a
-    failure is raised at the next ``flush``, before any input offset is committed.
+    failure is raised at the next ``flush``, before any input offset is committed. A stateful
+    application also produces its changelog records here and needs their offsets, so with
+    ``report_successes`` every record is reported (one producer and one flush per commit are
+    cheaper than a second producer).
 
     Under exactly-once the producer is transactional and output records carry no callback at all:
     a failed record makes the transaction commit fail, which aborts it. Reports stay enabled for
     the changelog records that do carry one (their offsets feed the checkpoints).
     """
 
-    def __init__(self, settings: dict[str, Any], transactional: bool = False) -> None:
+    def __init__(
+        self, settings: dict[str, Any], transactional: bool = False, report_successes: bool = False
+    ) -> None:
         self._failure: str | None = None
         if transactional:
             self.producer = Producer({**settings, "delivery.report.only.error": False})
         else:
+            if report_successes:
+                settings = {**settings, "delivery.report.only.error": False}
             self.producer = Producer({**settings, "on_delivery": self._on_delivery})
         self._produce = self.producer.produce
 

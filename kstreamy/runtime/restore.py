@@ -16,8 +16,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.state_manager import RestoreSpec
 from kstreamy.runtime.task import Task
+from kstreamy.state.state_manager import RestoreSpec
 
 log = logging.getLogger("kstreamy.restore")
 

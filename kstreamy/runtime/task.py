@@ -15,8 +15,11 @@ from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
 from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.runtime.record_errors import RecordErrorHandler
-from kstreamy.runtime.task_state import TaskState
+from kstreamy.runtime.time_hook import TimeListener
+from kstreamy.state.task_state import TaskState
 from kstreamy.topology import StoreSpec, SubTopology
+
+_NO_TIME = -(2**63)
 
 
 class RawRecord(Protocol):
@@ -36,8 +39,8 @@ class _Source:
 
     def __init__(
         self,
-        deserialize_key: Callable[[bytes | None], Any],
-        deserialize_value: Callable[[bytes | None], Any],
+        deserialize_key: Callable[[bytes | None], Any] | None,
+        deserialize_value: Callable[[bytes | None], Any] | None,
         timestamp: Callable[[Any, Any, float], float] | None,
         entry: Callable[[Any, Any], None],
     ) -> None:
@@ -45,6 +48,11 @@ class _Source:
         self.deserialize_value = deserialize_value
         self.timestamp = timestamp
         self.entry = entry
+
+
+def _deserializer(serde: Any) -> Callable[[bytes | None], Any] | None:
+    """None for a serde whose deserialize returns its input (bytes): the hot path skips it."""
+    return None if getattr(serde, "identity", False) else serde.deserialize
 
 
 def task_id(subtopology: int, partition: int) -> str:
@@ -74,13 +82,16 @@ class Task:
         entries = compiled.entries
         self.positions: dict[str, int] = {}
         """Next offset to consume per input topic: what a commit of this task records."""
+        self.stream_times: dict[str, int] = {}
+        """Per input topic (of this task's partition): the largest event time seen, in ms."""
+        self._time_listeners: list[TimeListener] = list(compiled.time_listeners)
         self._sources: dict[str, _Source] = {}
         for node in sub.nodes:
             if node.kind != "source":
                 continue
             source = _Source(
-                node.params["key_serde"].deserialize,
-                node.params["value_serde"].deserialize,
+                _deserializer(node.params["key_serde"]),
+                _deserializer(node.params["value_serde"]),
                 node.params.get("timestamp"),
                 entries[node.name],
             )
@@ -104,35 +115,81 @@ class Task:
             self.state.close()
 
     def process(self, record: RawRecord, topic: str) -> None:
-        """Run one input record (read from ``topic``) through the graph.
+        """Run one input record (read from ``topic``) through the graph."""
+        self.process_run([record], 0, 1, topic)
 
-        Errors follow the configured policy. This is the per-record hot path: it reads from the
-        record only what every record needs.
+    def process_run(self, records: list[Any], start: int, end: int, topic: str) -> None:
+        """Run ``records[start:end]``, a run of records of one input partition, through the graph.
+
+        Errors follow the configured policy. This is the per-record hot path: the source and the
+        position are looked up and recorded once per run, and it reads from each record only what
+        every record needs. A record stops counting as pending only once it is done with
+        (processed, skipped or dead-lettered), so a failure leaves its offset uncommitted.
         """
         ctx = self.ctx
-        ctx.record = record
-        ctx.timestamp_ms = record.timestamp()[1]
         source = self._sources[topic]
-        raw_key = record.key()
-        raw_value = record.value()
+        deserialize_key = source.deserialize_key
+        deserialize_value = source.deserialize_value
+        extract = source.timestamp
+        entry = source.entry
+        handle = self._errors.handle
+        stream_time = self.stream_times.get(topic, _NO_TIME)
+        record = None
         try:
-            key = source.deserialize_key(raw_key)
-        except Exception as exc:
-            self._errors.handle("deserialization", "key", exc, ctx, raw_key, raw_value)
-        else:
-            try:
-                value = source.deserialize_value(raw_value)
-            except Exception as exc:
-                self._errors.handle("deserialization", "value", exc, ctx, raw_key, raw_value)
-            else:
+            for i in range(start, end):
+                record = records[i]
+                ctx.record = record
+                ctx.timestamp_ms = timestamp_ms = record.timestamp()[1]
+                raw_key = record.key()
+                raw_value = record.value()
                 try:
-                    if source.timestamp is not None:
-                        seconds = source.timestamp(key, value, ctx.timestamp_ms / 1000)
-                        ctx.timestamp_ms = int(seconds * 1000)
-                    source.entry(key, value)
+                    key = raw_key if deserialize_key is None else deserialize_key(raw_key)
+                except Exception as exc:
+                    handle("deserialization", "key", exc, ctx, raw_key, raw_value)
+                    continue
+                try:
+                    value = raw_value if deserialize_value is None else deserialize_value(raw_value)
+                except Exception as exc:
+                    handle("deserialization", "value", exc, ctx, raw_key, raw_value)
+                    continue
+                try:
+                    if extract is not None:
+                        timestamp_ms = int(extract(key, value, timestamp_ms / 1000) * 1000)
+                        ctx.timestamp_ms = timestamp_ms
+                    if timestamp_ms > stream_time:
+                        stream_time = timestamp_ms
+                    entry(key, value)
                 except RecordError:
                     raise
                 except Exception as exc:
-                    self._errors.handle("processing", None, exc, ctx, raw_key, raw_value)
-        # Reached only when the record is done with (processed, skipped or dead-lettered).
-        self.positions[topic] = record.offset() + 1
+                    handle("processing", None, exc, ctx, raw_key, raw_value)
+        except BaseException:
+            # The failing record is not done with: the position stays just before it.
+            assert record is not None
+            if record.offset() > self.positions.get(topic, -1):
+                self.positions[topic] = record.offset()
+            self.stream_times[topic] = stream_time
+            raise
+        self.positions[topic] = records[end - 1].offset() + 1
+        self.stream_times[topic] = stream_time
+
+    # -- the time hook ---------------------------------------------------------------------
+
+    def add_time_listener(self, listener: TimeListener) -> None:
+        """Nodes register at compile time; this is for hooks outside the graph."""
+        self._time_listeners.append(listener)
+
+    @property
+    def has_time_listeners(self) -> bool:
+        return bool(self._time_listeners)
+
+    def advance_stream_time(self) -> None:
+        """After a batch: tell the nodes that watch time how far each input has come."""
+        if self._time_listeners:
+            for listener in self._time_listeners:
+                listener.on_stream_time(self.stream_times)
+
+    def advance_wall_clock(self, now_ms: int) -> None:
+        """On every loop round (and in the test driver, when its clock is advanced)."""
+        for listener in self._time_listeners:
+            listener.on_wall_clock(now_ms)

@@ -7,7 +7,11 @@ import logging
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError, MissingTopicError
+from kstreamy.runtime.clients import create_admin
+from kstreamy.runtime.topic_plan import TopicPlan, plan_topics
+from kstreamy.topology import Topology
 
 log = logging.getLogger("kstreamy.topics")
 
@@ -65,3 +69,24 @@ def ensure_topic(
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise KStreamyError(f"cannot create internal topic {name}: {exc}") from exc
+
+
+def prepare_topics(topology: Topology, config: AppConfig) -> TopicPlan:
+    """Check the input topics, plan the internal ones and create those that are missing."""
+    admin = create_admin(config)
+    existing = partition_counts(admin)
+    counts = require_topics(existing, topology.external_source_topics(), config.bootstrap_servers)
+    plan = plan_topics(topology, counts)
+    replication = config.internal_topic_replication_factor
+    for topic, (partitions, topic_config) in plan.internal.items():
+        ensure_topic(admin, existing, topic, partitions, replication, topic_config)
+    if "dead_letter" in (config.on_deserialization_error, config.on_processing_error):
+        ensure_topic(
+            admin,
+            existing,
+            config.dead_letter_topic_name,
+            max(plan.partitions.values()),
+            replication,
+            exact_partitions=False,
+        )
+    return plan

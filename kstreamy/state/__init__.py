@@ -1,14 +1,13 @@
-"""Local state: stores, the per-task write buffer, checkpoint files and the commit order.
+"""Local state: stores, the per-task write buffer, checkpoint files, opening a task's state.
 
 Layers, top to bottom: a task's :class:`StoreTransaction` buffers writes and yields changelog
-records; :class:`CommitSequence` decides when the buffer reaches the store; the store is a
+records; the runtime's commit order decides when the buffer reaches the store; the store is a
 :class:`RocksDBStore` (memory bounded per instance by :class:`StoreResources`) or an
 :class:`InMemoryStore`; :class:`CheckpointFile` records how far each store reflects its
 changelog.
 """
 
 from kstreamy.state.checkpoint import CheckpointFile
-from kstreamy.state.commit_order import CommitSequence
 from kstreamy.state.errors import (
     CheckpointCorruptedError,
     StateError,
@@ -26,7 +25,6 @@ from kstreamy.state.transaction import StoreTransaction
 __all__ = [
     "CheckpointCorruptedError",
     "CheckpointFile",
-    "CommitSequence",
     "InMemoryStore",
     "KeyValueStore",
     "RocksDBStore",

@@ -15,9 +15,9 @@ from kstreamy.processor import StoreView
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.task import Task, task_id
-from kstreamy.runtime.task_state import TaskState
 from kstreamy.serde import Serde, resolve_serde
 from kstreamy.state.memory_store import InMemoryStore
+from kstreamy.state.task_state import TaskState
 
 if TYPE_CHECKING:
     from kstreamy.app import App
@@ -89,8 +89,10 @@ class TestDriver:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, wall_clock: float = 0.0) -> None:
         self.app = app
+        self.wall_clock_ms = int(wall_clock * 1000)
+        """The driver's wall clock (ms since the epoch): it moves only by advance_wall_clock."""
         app.topology.validate()
         self.metrics = Metrics()
         self._emitter = _ListEmitter(self)
@@ -177,6 +179,7 @@ class TestDriver:
                 self.metrics.records_processed += 1
                 task = self._task(record.topic(), record.partition())
                 task.process(record, record.topic())
+                task.advance_stream_time()  # each record is its own batch here
                 if task.state is not None:
                     task.state.apply()  # each record is its own commit here
         finally:
@@ -200,6 +203,21 @@ class TestDriver:
             task.open()
             self._tasks[tid] = task
         return self._tasks[tid]
+
+    def advance_wall_clock(self, seconds: float) -> None:
+        """Move the wall clock forward, as the instance loop's clock would move.
+
+        Every task is told through the same time hook the running instance uses, so nodes that
+        act on processing time (timers, idle inputs) see exactly what they would see live.
+        """
+        if seconds < 0:
+            raise ValueError("the wall clock only moves forward")
+        self.wall_clock_ms += int(seconds * 1000)
+        for task in list(self._tasks.values()):
+            task.advance_wall_clock(self.wall_clock_ms)
+            if task.state is not None:
+                task.state.apply()
+        self._drain()
 
     def store(self, name: str, partition: int = 0) -> StoreView:
         """A typed view of a store of the task on ``partition``, to inspect (or seed) state."""

@@ -2,9 +2,9 @@
 
 import logging
 
-from kstreamy.runtime.state_manager import CHECKPOINT_FILE, StateManager
 from kstreamy.serde import resolve_serde
 from kstreamy.state.resources import StoreResources
+from kstreamy.state.state_manager import CHECKPOINT_FILE, StateManager
 from kstreamy.topology import StoreSpec
 
 JSON = resolve_serde("json")

@@ -12,13 +12,13 @@ import logging
 import shutil
 from pathlib import Path
 
-from kstreamy.runtime.task_state import TaskState
 from kstreamy.state.checkpoint import CheckpointFile
 from kstreamy.state.errors import CheckpointCorruptedError, StoreCorruptedError
 from kstreamy.state.memory_store import InMemoryStore
 from kstreamy.state.resources import StoreResources
 from kstreamy.state.rocksdb_store import RocksDBStore
 from kstreamy.state.store import KeyValueStore
+from kstreamy.state.task_state import TaskState
 from kstreamy.topology import StoreSpec
 
 log = logging.getLogger("kstreamy.state")

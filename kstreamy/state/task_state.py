@@ -47,6 +47,10 @@ class TaskState:
             raise KeyError(f"store {name!r} is not available in this task (has: {known})") from None
 
     @property
+    def dirty(self) -> bool:
+        return any(t.dirty for t in self.transactions.values())
+
+    @property
     def pending_count(self) -> int:
         return sum(t.pending_count for t in self.transactions.values())
 

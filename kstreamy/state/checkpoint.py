@@ -17,7 +17,10 @@ FORMAT_VERSION = 1
 
 
 class CheckpointFile:
-    """A JSON file ``{"version": 1, "offsets": {changelog_topic: next_offset}}``.
+    """A JSON file ``{"version": 1, "offsets": {changelog_topic: next_offset}, "metadata": {}}``.
+
+    ``metadata`` holds what a task keeps next to its stores that is not in a store: its
+    watermarks, the reset generation its state belongs to. It is optional (older files lack it).
 
     A missing file reads as ``{}`` (nothing restored yet). A file that exists but cannot be
     parsed raises :class:`CheckpointCorruptedError` instead of reading as ``{}``: "no
@@ -34,10 +37,14 @@ class CheckpointFile:
 
     def read(self) -> dict[str, int]:
         """Return changelog topic -> next offset to restore from; ``{}`` if there is no file."""
+        return self.read_all()[0]
+
+    def read_all(self) -> tuple[dict[str, int], dict[str, object]]:
+        """Offsets and metadata; ``({}, {})`` if there is no file."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            return {}
+            return {}, {}
         try:
             doc = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -57,9 +64,12 @@ class CheckpointFile:
                 raise CheckpointCorruptedError(
                     self.path, f"offset of {topic!r} is not a non-negative integer: {offset!r}"
                 )
-        return dict(offsets)
+        metadata = doc.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise CheckpointCorruptedError(self.path, "'metadata' is not an object")
+        return dict(offsets), metadata
 
-    def write(self, offsets: dict[str, int]) -> None:
+    def write(self, offsets: dict[str, int], metadata: dict[str, object] | None = None) -> None:
         """Replace the file atomically: a crash leaves either the old or the new content.
 
         Temp file, fsync, rename, fsync of the directory: without the last step the rename
@@ -68,10 +78,13 @@ class CheckpointFile:
         for topic, offset in offsets.items():
             if not isinstance(topic, str) or not _is_offset(offset):
                 raise ValueError(f"bad checkpoint entry {topic!r}: {offset!r}")
-        data = json.dumps(
-            {"version": FORMAT_VERSION, "offsets": dict(sorted(offsets.items()))},
-            separators=(",", ":"),
-        ).encode("utf-8")
+        doc: dict[str, object] = {
+            "version": FORMAT_VERSION,
+            "offsets": dict(sorted(offsets.items())),
+        }
+        if metadata:
+            doc["metadata"] = metadata
+        data = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "wb") as fh:

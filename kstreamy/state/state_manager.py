@@ -53,10 +53,10 @@ class StateManager:
         task_dir = self.task_dir(task_id)
         checkpoint = CheckpointFile(task_dir / CHECKPOINT_FILE)
         try:
-            offsets = checkpoint.read()
+            offsets, metadata = checkpoint.read_all()
         except CheckpointCorruptedError as exc:
             log.warning("task %s: %s; rebuilding its stores from the changelogs", task_id, exc)
-            offsets = {}
+            offsets, metadata = {}, {}
             for name, spec in specs.items():
                 if spec.backend == "rocksdb":
                     RocksDBStore.destroy(task_dir / name)
@@ -73,6 +73,7 @@ class StateManager:
                 if offset is not None:
                     trusted[topic] = offset
         state = TaskState(partition, specs, self.application_id, stores, checkpoint, trusted)
+        state.metadata.update(metadata)
         return state, plan
 
     def _open_store(

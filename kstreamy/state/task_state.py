@@ -35,6 +35,9 @@ class TaskState:
         }
         self.changelog_offsets: dict[str, int] = dict(changelog_offsets or {})
         """Changelog topic -> next offset: how far the stores reflect their changelogs."""
+        self.metadata: dict[str, object] = {}
+        """Kept in the checkpoint next to the offsets (watermarks, reset generation); whoever
+        changes it calls :meth:`metadata_changed` so the next checkpoint records it."""
         self._delivered: dict[str, int] = {}
         """Offsets of changelog records delivered for writes not yet applied to the stores."""
         self._checkpoint_due = False
@@ -88,6 +91,9 @@ class TaskState:
             self.changelog_offsets[topic] = next_offset
             self._checkpoint_due = True
 
+    def metadata_changed(self) -> None:
+        self._checkpoint_due = True
+
     def write_checkpoint(self, force: bool = False) -> None:
         """Flush persistent stores, then record their changelog offsets (never the reverse)."""
         if self.checkpoint is None or not (self._checkpoint_due or force):
@@ -99,7 +105,7 @@ class TaskState:
         for txn in self.transactions.values():
             if txn.store.persistent and txn.changelog_topic in self.changelog_offsets:
                 persistent[txn.changelog_topic] = self.changelog_offsets[txn.changelog_topic]
-        self.checkpoint.write(persistent)
+        self.checkpoint.write(persistent, self.metadata)
         self._checkpoint_due = False
 
     def close(self) -> None:

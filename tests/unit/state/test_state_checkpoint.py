@@ -121,3 +121,26 @@ def test_delete(tmp_path: Path) -> None:
     checkpoint.delete()
     assert not checkpoint.exists()
     assert checkpoint.read() == {}
+
+
+def test_metadata_round_trips_next_to_the_offsets(tmp_path):
+    checkpoint = CheckpointFile(tmp_path / ".checkpoint")
+    checkpoint.write({"app-s-changelog": 7}, {"generation": "g1", "watermarks": {"in": 5}})
+    assert checkpoint.read() == {"app-s-changelog": 7}
+    assert checkpoint.read_all() == (
+        {"app-s-changelog": 7},
+        {"generation": "g1", "watermarks": {"in": 5}},
+    )
+
+
+def test_files_without_metadata_still_read(tmp_path):
+    path = tmp_path / ".checkpoint"
+    path.write_text('{"version": 1, "offsets": {"t": 3}}')
+    assert CheckpointFile(path).read_all() == ({"t": 3}, {})
+
+
+def test_metadata_that_is_not_an_object_is_corruption(tmp_path):
+    path = tmp_path / ".checkpoint"
+    path.write_text('{"version": 1, "offsets": {}, "metadata": [1]}')
+    with pytest.raises(CheckpointCorruptedError, match="metadata"):
+        CheckpointFile(path).read_all()

@@ -26,10 +26,10 @@ def test_the_dsl_builds_only_registered_kinds():
     table = app.table("rows", name="rows", key_serde="str", value_serde="json")
     joined = stream.join(table, lambda v, row: v).filter(lambda k, v: True)
     counts = joined.group_by_key().count(store="counts")
-    counts.join(table, lambda a, b: a, name="both").to("out")
+    counts.join(table, lambda a, b: a, name="both").to_stream("changes").to("out")
     kinds = {node.kind for node in app.topology.nodes.values()}
     assert kinds <= {kind.name for kind in all_kinds()}
-    assert {"stream_table_join", "table_join_side"} <= kinds
+    assert {"stream_table_join", "table_join_side", "to_stream"} <= kinds
 
 
 def test_unknown_kinds_fail_when_added_naming_the_known_ones():

@@ -212,16 +212,6 @@ class Topology:
 
     def describe(self) -> str:
         """Human-readable text in the spirit of Kafka Streams' TopologyDescription."""
-        lines = ["Topologies:"]
-        for sub in self.subtopologies():
-            lines.append(f"  Sub-topology: {sub.id}")
-            for node in sub.nodes:
-                label = {"source": "Source", "sink": "Sink"}.get(node.kind, "Processor")
-                params = node.describe_params()
-                kind = "" if node.kind in ("source", "sink") else f" [{node.kind}]"
-                lines.append(f"    {label}: {node.name}{kind}" + (f" ({params})" if params else ""))
-                children = [c.name for c in self.children(node.name)]
-                lines.append(f"      --> {', '.join(children) if children else 'none'}")
-                if node.parents:
-                    lines.append(f"      <-- {', '.join(node.parents)}")
-        return "\n".join(lines)
+        from kstreamy.describe import describe_text  # the renderer reads this module's IR
+
+        return describe_text(self)

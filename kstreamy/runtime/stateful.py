@@ -50,6 +50,10 @@ def _store_codec(compiler: Compiler, store: str):
     return compiler.transaction(store), spec.key_serde.serialize, spec.value_serde
 
 
+def _key_serde(compiler: Compiler, store: str) -> Any:
+    return compiler.stores[store].key_serde
+
+
 def compile_aggregate(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     if node.params.get("counting"):
         return _compile_count(compiler, node, downstream)
@@ -77,12 +81,14 @@ def _compile_fold(
     txn, key_bytes, values = _store_codec(compiler, node.params["store"])
     encode, decode = values.serialize, values.deserialize
     dropped = _DropLog(node, "key or value")
+    ctx, key_serde = compiler.ctx, _key_serde(compiler, node.params["store"])
 
     def aggregate(key: Any, value: Any) -> None:
         if key is None or value is None:
             dropped(compiler)
             return
         raw_key = key_bytes(key)
+        ctx.key_object, ctx.key_serde, ctx.key_bytes = key, key_serde, raw_key
         raw = txn.get(raw_key)
         result = fold(key, value, None if raw is None else decode(raw))
         if result is None:
@@ -102,12 +108,14 @@ def _compile_count(compiler: Compiler, node: Node, downstream: Forward) -> Forwa
     pack, unpack = _LONG.pack, _LONG.unpack
     get, put = txn.get, txn.put
     dropped = _DropLog(node, "key or value")
+    ctx, key_serde = compiler.ctx, _key_serde(compiler, node.params["store"])
 
     def count(key: Any, value: Any) -> None:
         if key is None or value is None:
             dropped(compiler)
             return
         raw_key = key_bytes(key)
+        ctx.key_object, ctx.key_serde, ctx.key_bytes = key, key_serde, raw_key
         raw = get(raw_key)
         total = 1 if raw is None else unpack(raw)[0] + 1
         put(raw_key, pack(total))

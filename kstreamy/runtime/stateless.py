@@ -89,18 +89,26 @@ def compile_branch(compiler: Compiler, node: Node, downstream: Forward) -> Forwa
 
 
 def compile_sink(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
-    """Serialize and hand over to the emitter; serde errors name the topic and the part."""
+    """Serialize and hand over to the emitter; serde errors name the topic and the part.
+
+    The key's bytes are reused from the record context when a store step upstream has just
+    serialized this very key object with this very serde (see ``RecordContext``).
+    """
     ctx = compiler.ctx
     emit = compiler.emitter.emit
     topic = node.params["topic"]
-    serialize_key = node.params["key_serde"].serialize
+    key_serde = node.params["key_serde"]
+    serialize_key = key_serde.serialize
     serialize_value = node.params["value_serde"].serialize
 
     def sink(key: Any, value: Any) -> None:
-        try:
-            key_bytes = serialize_key(key)
-        except SerdeError as exc:
-            raise SerdeError(f"serializing the key for topic {topic}: {exc}") from exc
+        if key is ctx.key_object and ctx.key_serde is key_serde:
+            key_bytes = ctx.key_bytes
+        else:
+            try:
+                key_bytes = serialize_key(key)
+            except SerdeError as exc:
+                raise SerdeError(f"serializing the key for topic {topic}: {exc}") from exc
         try:
             value_bytes = serialize_value(value)
         except SerdeError as exc:

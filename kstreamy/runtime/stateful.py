@@ -276,7 +276,7 @@ def compile_process(compiler: Compiler, node: Node, downstream: Forward) -> Forw
     process = function.process
 
     def process_(key: Any, value: Any) -> None:
-        pctx.key = key
+        pctx._set_key(key)
         process(key, value, pctx)
 
     return process_

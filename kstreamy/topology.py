@@ -51,24 +51,24 @@ class Node:
     named_by_user: bool = False
 
     @property
-    def spec(self) -> NodeKind:
+    def node_kind(self) -> NodeKind:
         """This node's entry in the registry of kinds."""
         return kind_of(self.kind)
 
     @property
     def role(self) -> str:
         """One of source, sink or processor: what the node does with topics."""
-        return self.spec.role
+        return self.node_kind.role
 
     def store_names(self) -> list[str]:
-        return self.spec.stores(self.params)
+        return self.node_kind.stores(self.params)
 
     def topics(self) -> list[str]:
         """Topics a source reads or a sink writes; empty for processors."""
-        return self.spec.topics(self.params)
+        return self.node_kind.topics(self.params)
 
     def describe_params(self) -> str:
-        return self.spec.description(self.params)
+        return self.node_kind.description(self.params)
 
 
 @dataclasses.dataclass

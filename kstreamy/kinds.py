@@ -40,10 +40,14 @@ class NodeKind:
     """Params that name stores: each holds one store name, or a list of them."""
     topic_param: str | None = None
     """For a source the param holding the topics it reads, for a sink the topic it writes."""
-    needs_name: bool = False
-    """The step creates state or topics named after it, so it must be named by the user."""
+    needs_name: bool | Callable[[Mapping[str, Any]], bool] = False
+    """The step holds state or creates topics named after it, so the user must name it; a
+    function of the params when that depends on them (a process step with stores)."""
     describe: Callable[[Mapping[str, Any]], str] | None = None
     """Extra text for ``describe``; by default the stores used, or the topics."""
+
+    def requires_name(self, params: Mapping[str, Any]) -> bool:
+        return self.needs_name(params) if callable(self.needs_name) else self.needs_name
 
     def stores(self, params: Mapping[str, Any]) -> list[str]:
         names: list[str] = []
@@ -227,5 +231,6 @@ register(
         f"{_STATEFUL}:compile_process",
         "function (a ProcessFunction, copied per task), stores, key_serde",
         store_params=("stores",),
+        needs_name=lambda params: bool(params.get("stores")),
     )
 )

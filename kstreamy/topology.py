@@ -137,7 +137,7 @@ class Topology:
         name: str | None = None,
     ) -> Node:
         spec = kind_of(kind)
-        if spec.needs_name and not name:
+        if not name and spec.requires_name(params or {}):
             raise TopologyError(
                 f"a {kind} step needs an explicit name=...: its store, topics and savepoint "
                 "entries are derived from that name, so it must not change between versions"

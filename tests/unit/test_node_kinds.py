@@ -39,6 +39,17 @@ def test_unknown_kinds_fail_when_added_naming_the_known_ones():
         app.topology.add("explode", [source.node])
 
 
+def test_the_ir_refuses_unnamed_steps_that_hold_state():
+    app = App("names")
+    source = app.stream("in")
+    app.topology.add_store(StoreSpec("s", "json", "json"))
+    with pytest.raises(TopologyError, match="a process step needs an explicit name"):
+        app.topology.add("process", [source.node], {"function": None, "stores": ["s"]})
+    app.topology.add("process", [source.node], {"function": None, "stores": []})
+    with pytest.raises(TopologyError, match="a reduce step needs an explicit name"):
+        app.topology.add("reduce", [source.node], {"store": "s", "reducer": max})
+
+
 def test_registering_a_kind_twice_or_without_a_module_reference_fails():
     with pytest.raises(TopologyError, match="'map' is already registered"):
         register(NodeKind("map", "somewhere:else", ""))

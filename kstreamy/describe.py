@@ -6,12 +6,9 @@ what they show is exactly what the runtime will run.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from kstreamy.errors import TopologyError
 from kstreamy.topology import Node, Topology
 
-Format = Literal["text", "mermaid"]
 FORMATS: tuple[str, ...] = ("text", "mermaid")
 
 

@@ -136,13 +136,13 @@ class Topology:
         params: dict[str, Any] | None = None,
         name: str | None = None,
     ) -> Node:
-        spec = kind_of(kind)
-        if not name and spec.requires_name(params or {}):
+        node_kind = kind_of(kind)
+        if not name and node_kind.requires_name(params or {}):
             raise TopologyError(
                 f"a {kind} step needs an explicit name=...: its store, topics and savepoint "
                 "entries are derived from that name, so it must not change between versions"
             )
-        for store in spec.stores(params or {}):
+        for store in node_kind.stores(params or {}):
             if store not in self.stores:
                 raise TopologyError(f"step {name or kind!r} uses unknown store {store!r}")
         node_name = name or self.generated_name(kind)

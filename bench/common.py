@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import random
 import statistics
@@ -22,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from kstreamy.testing.broker import EmbeddedBroker
@@ -57,7 +57,7 @@ def sensor_events(count: int, seed: int = 1) -> Iterator[tuple[bytes, bytes]]:
         sensor = f"sensor-{rng.randrange(1000)}"
         value = None if rng.random() < 0.05 else round(rng.uniform(-20, 45), 2)
         event = {"id": i, "sensor": sensor, "value": value, "ts": 1700000000 + i / 1000}
-        yield sensor.encode(), json.dumps(event, separators=(",", ":")).encode()
+        yield sensor.encode(), orjson.dumps(event)
 
 
 def input_topic(bootstrap: str, events: Iterator[tuple[bytes | None, bytes]], name: str) -> str:

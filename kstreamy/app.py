@@ -81,10 +81,16 @@ class App:
         node = self.topology.add("materialize", [stream.node], {"store": name}, name)
         return Table(self.topology, node.name, key, value, name)
 
-    def describe(self) -> str:
-        """The topology as text: sub-topologies, processors and the topics they use."""
+    def describe(self, format: str = "text") -> str:
+        """The topology: sub-topologies, processors, stores and the topics they use.
+
+        ``format="text"`` reads like Kafka Streams' description; ``"mermaid"`` is a Mermaid
+        flowchart to paste into docs that render it.
+        """
+        from kstreamy.describe import describe
+
         self.topology.validate()
-        return f"Application: {self.application_id}\n{self.topology.describe()}"
+        return describe(self.topology, format)
 
     def run(self, install_signal_handlers: bool = True) -> None:
         """Run one instance in this process until SIGTERM/SIGINT or :meth:`stop`."""

@@ -62,17 +62,29 @@ class StoreView:
 
 
 class _KeyedState:
-    """Base of the views scoped to the current key: ``[len][state name][len][key]...``."""
+    """Base of the views scoped to the current key: ``[len][state name][len][key]...``.
+
+    A view lives as long as its task (``ctx.value_state(...)`` returns the same object each
+    time) and rebuilds its key prefix only when the current key's bytes change.
+    """
+
+    _tail = b""  # appended to the prefix; a map's entries follow a separator
 
     def __init__(self, ctx: ProcessorContext, txn: StoreTransaction, state: str, serde: Serde):
         self._ctx = ctx
         self._txn = txn
-        self._state = state.encode()
+        name = state.encode()
+        self._head = _LEN.pack(len(name)) + name
         self._serde = serde
+        self._prefix_of: bytes | None = None
+        self._prefix_bytes = b""
 
     def _prefix(self) -> bytes:
         key = self._ctx.key_bytes()
-        return _LEN.pack(len(self._state)) + self._state + _LEN.pack(len(key)) + key
+        if key is not self._prefix_of:  # same bytes object: same key, prefix still valid
+            self._prefix_of = key
+            self._prefix_bytes = self._head + _LEN.pack(len(key)) + key + self._tail
+        return self._prefix_bytes
 
 
 class ValueState(_KeyedState):
@@ -115,6 +127,8 @@ class ListState(_KeyedState):
 class MapState(_KeyedState):
     """A map per key; each entry is its own store entry, so large maps stay cheap to update."""
 
+    _tail = b"\x00"
+
     def __init__(
         self,
         ctx: ProcessorContext,
@@ -127,7 +141,11 @@ class MapState(_KeyedState):
         self._map_key = key_serde
 
     def _entry(self, map_key: Any) -> bytes:
-        return self._prefix() + b"\x00" + self._map_key.serialize(map_key)
+        return self._prefix() + self._map_key.serialize(map_key)
+
+    def _range(self) -> tuple[bytes, bytes]:
+        start = self._prefix()
+        return start, start[:-1] + b"\x01"
 
     def get(self, map_key: Any, default: Any = None) -> Any:
         raw = self._txn.get(self._entry(map_key))
@@ -143,8 +161,7 @@ class MapState(_KeyedState):
         return self._txn.get(self._entry(map_key)) is not None
 
     def items(self) -> Iterator[tuple[Any, Any]]:
-        start = self._prefix() + b"\x00"
-        end = self._prefix() + b"\x01"
+        start, end = self._range()
         for raw_key, raw_value in self._txn.items(start, end):
             yield (
                 self._map_key.deserialize(raw_key[len(start) :]),
@@ -155,17 +172,33 @@ class MapState(_KeyedState):
         return (k for k, _ in self.items())
 
     def clear(self) -> None:
-        for raw_key, _ in list(self._txn.items(self._prefix() + b"\x00", self._prefix() + b"\x01")):
+        for raw_key, _ in list(self._txn.items(*self._range())):
             self._txn.delete(raw_key)
 
 
+_NO_KEY = object()
+
+
+def _spec_key(spec: str | Serde) -> Any:
+    # A serde instance is kept alive by the view it made, so its id() stays unique.
+    return spec if isinstance(spec, str) else id(spec)
+
+
 class ProcessorContext:
-    """What a ProcessFunction can do: read the record's metadata, use stores, emit records."""
+    """What a ProcessFunction can do: read the record's metadata, use stores, emit records.
+
+    Store and state views are made once per task and name, then returned from a cache, and the
+    current key is serialized at most once per record, however many states the function
+    touches: both would otherwise be paid on every record.
+    """
 
     def __init__(self, runtime: Any, key_serde: Serde) -> None:
         self._runtime = runtime  # the compiled node: stores, record context and downstream
         self._key_serde = key_serde
         self.key: Any = None
+        self._raw_key_of: Any = _NO_KEY  # the key object _raw_key was made from
+        self._raw_key = b""
+        self._views: dict[tuple[Any, ...], Any] = {}
 
     # record metadata
     @property
@@ -186,21 +219,45 @@ class ProcessorContext:
         return self._runtime.record.offset
 
     def key_bytes(self) -> bytes:
-        raw = self._key_serde.serialize(self.key)
-        return b"" if raw is None else raw
+        """The current key in the step's key serde; computed once per record (and key)."""
+        key = self.key
+        if key is not self._raw_key_of:
+            raw = self._key_serde.serialize(key)
+            self._raw_key = b"" if raw is None else raw
+            self._raw_key_of = key
+        return self._raw_key
+
+    def _set_key(self, key: Any) -> None:
+        """Make ``key`` current, so the next key_bytes() serializes it afresh."""
+        self.key = key
+        self._raw_key_of = _NO_KEY
 
     # state
     def store(self, name: str) -> StoreView:
-        spec = self._runtime.spec(name)
-        return StoreView(self._runtime.transaction(name), spec.key_serde, spec.value_serde)
+        view = self._views.get(("store", name))
+        if view is None:
+            spec = self._runtime.spec(name)
+            view = StoreView(self._runtime.transaction(name), spec.key_serde, spec.value_serde)
+            self._views[("store", name)] = view
+        return view
 
     def value_state(
         self, store: str, name: str = "value", serde: str | Serde = "json"
     ) -> ValueState:
-        return ValueState(self, self._runtime.transaction(store), name, resolve_serde(serde))
+        cache_key = ("value", store, name, _spec_key(serde))
+        view = self._views.get(cache_key)
+        if view is None:
+            txn = self._runtime.transaction(store)
+            view = self._views[cache_key] = ValueState(self, txn, name, resolve_serde(serde))
+        return view
 
     def list_state(self, store: str, name: str = "list", serde: str | Serde = "json") -> ListState:
-        return ListState(self, self._runtime.transaction(store), name, resolve_serde(serde))
+        cache_key = ("list", store, name, _spec_key(serde))
+        view = self._views.get(cache_key)
+        if view is None:
+            txn = self._runtime.transaction(store)
+            view = self._views[cache_key] = ListState(self, txn, name, resolve_serde(serde))
+        return view
 
     def map_state(
         self,
@@ -209,13 +266,13 @@ class ProcessorContext:
         serde: str | Serde = "json",
         key_serde: str | Serde = "str",
     ) -> MapState:
-        return MapState(
-            self,
-            self._runtime.transaction(store),
-            name,
-            resolve_serde(serde),
-            resolve_serde(key_serde),
-        )
+        cache_key = ("map", store, name, _spec_key(serde), _spec_key(key_serde))
+        view = self._views.get(cache_key)
+        if view is None:
+            txn = self._runtime.transaction(store)
+            view = MapState(self, txn, name, resolve_serde(serde), resolve_serde(key_serde))
+            self._views[cache_key] = view
+        return view
 
     # output
     def emit(self, key: Any, value: Any, timestamp: float | None = None) -> None:

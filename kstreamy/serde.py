@@ -2,6 +2,10 @@
 
 A serde is named by a short string (``"str"``, ``"json"``, ...) or given as an instance. ``None``
 passes through every serde unchanged so tombstones survive a round trip.
+
+A serde may say ``identity = True`` when its ``deserialize`` returns the bytes it is given
+unchanged (the bytes serde): the runtime can then skip the call on the per-record path. The
+attribute is optional; a serde without it is treated as doing real work.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import struct
 from typing import Any, Protocol, runtime_checkable
 
 import fastavro
+import orjson
 
 from kstreamy.errors import ConfigError, SerdeError
 
@@ -27,8 +32,14 @@ class Serde(Protocol):
     def deserialize(self, data: bytes | None) -> Any: ...
 
 
+def is_identity(serde: Any) -> bool:
+    """Whether ``serde.deserialize`` is a no-op, so a caller may use the raw bytes as they are."""
+    return getattr(serde, "identity", False) is True
+
+
 class BytesSerde:
     name = "bytes"
+    identity = True
 
     def serialize(self, value: Any) -> bytes | None:
         if value is None or isinstance(value, bytes):
@@ -43,6 +54,7 @@ class BytesSerde:
 
 class StrSerde:
     name = "str"
+    identity = False
 
     def serialize(self, value: Any) -> bytes | None:
         if type(value) is str:  # the hot path: one type check, no isinstance chain
@@ -69,6 +81,7 @@ class IntSerde:
     """8-byte big-endian signed integers, byte-compatible with Kafka's LongSerializer."""
 
     name = "int"
+    identity = False
 
     def serialize(self, value: Any) -> bytes | None:
         if type(value) is int and -(2**63) <= value < 2**63:
@@ -90,38 +103,59 @@ class IntSerde:
         return _LONG.unpack(data)[0]
 
 
-class JsonSerde:
-    """Compact UTF-8 JSON.
+_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
+_stdlib_decode = json.JSONDecoder().decode
 
-    Holds one encoder and decoder and skips ``json.loads``' encoding detection (Kafka JSON is
-    UTF-8), which takes a third off the per-record cost of the stdlib helpers.
+
+class JsonSerde:
+    """Compact UTF-8 JSON, written and read with orjson (several times faster than ``json``).
+
+    Compatible with the compact output of Python's ``json`` (``separators=(",", ":")``,
+    ``ensure_ascii=False``) for everything Kafka JSON usually holds; the differences:
+
+    - dict keys that are not strings (int, float, bool, None) become strings as with ``json``;
+    - NaN and +-Infinity are written as ``null`` (JSON has no such numbers); integers beyond
+      64 bits cannot be written (an error naming the cause);
+    - small floats may be written in another notation (``1e-05`` becomes ``0.00001``): the same
+      number, other bytes, which matters only for store keys that hold such floats;
+    - values ``json`` rejects but orjson knows are written: dataclasses, datetime, UUID, enums.
+
+    Reading accepts everything ``json`` accepts: input orjson rejects (``NaN``, ``Infinity``,
+    lone surrogates) is read again with ``json`` before it counts as invalid. Integers beyond
+    64 bits are read as floats.
     """
 
     name = "json"
-    _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-    _decode = json.JSONDecoder().decode
+    identity = False
 
     def serialize(self, value: Any) -> bytes | None:
         if value is None:
             return None
         try:
-            return self._encode(value).encode()
-        except (TypeError, ValueError) as exc:
-            raise SerdeError(f"value is not JSON serializable: {exc}") from exc
+            return orjson.dumps(value)
+        except TypeError:
+            try:  # dict keys that are not str; rare, and the option costs on every dict
+                return orjson.dumps(value, option=_NON_STR_KEYS)
+            except TypeError as exc:
+                raise SerdeError(f"value is not JSON serializable: {exc}") from exc
 
     def deserialize(self, data: bytes | None) -> Any:
         if data is None:
             return None
         try:
-            return self._decode(data.decode())
-        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-            raise SerdeError(f"invalid JSON: {exc}") from exc
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            try:
+                return _stdlib_decode(bytes(data).decode())
+            except (TypeError, ValueError):  # UnicodeDecodeError is a ValueError too
+                raise SerdeError(f"invalid JSON: {exc}") from exc
 
 
 class AvroSerde:
     """Schemaless Avro (fastavro) with one fixed schema for writing and reading."""
 
     name = "avro"
+    identity = False
 
     def __init__(self, schema: dict[str, Any]) -> None:
         try:

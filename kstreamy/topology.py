@@ -4,31 +4,11 @@ The DSL compiles into it; the runtime, the test driver and ``describe`` all read
 Kafka objects, so it can be built, inspected and compared without a broker. Functions stay
 ordinary callables in ``params``.
 
-Node kinds and their params:
+Node kinds, their params and everything else the layers need to know of them are declared in
+``kstreamy.kinds``, the one registry of kinds.
 
-========== ==================================================================
-source     topics, key_serde, value_serde, timestamp (callable or None)
-map        fn(key, value) -> (key, value)
-map_values fn(value) -> value
-filter     fn(key, value) -> bool
-flat_map   fn(key, value) -> iterable of (key, value)
-peek       fn(key, value) -> None (the record passes on)
-foreach    fn(key, value) -> None (terminal)
-branch     predicates: list of (name, fn or None for the default branch)
-merge      (no params: forwards records from all parents)
-sink       topic, key_serde, value_serde, internal (bool: a repartition topic)
-aggregate  store, initializer(), aggregator(key, value, acc) -> acc; forwards (key, acc)
-reduce     store, reducer(acc, value) -> acc; forwards (key, acc)
-materialize store; puts (key, value) in the store (None deletes) and forwards it
-table_filter fn(key, value) -> bool; a failing update forwards (key, None)
-table_map_values fn(value) -> value; None stays None
-stream_table_join table_store, joiner(value, table_value) -> value, how ("inner"/"left")
-table_join_side own_store, other_store, side ("left"/"right"), joiner, how
-process    function (a ProcessFunction, copied per task), stores
-========== ==================================================================
-
-Stores are declared once in ``Topology.stores`` and referenced by name from nodes
-(``params["store"]`` or ``params["stores"]``); nodes that use one store always end up in the same
+Stores are declared once in ``Topology.stores`` and referenced by name from nodes (in the params
+their kind's entry lists as ``store_params``); nodes that use one store always end up in the same
 sub-topology, so one task holds the store and everything that reads it.
 """
 
@@ -39,10 +19,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from kstreamy.errors import TopologyError
+from kstreamy.kinds import NodeKind, kind_of
 from kstreamy.serde import resolve_serde
-
-STATEFUL_KINDS: frozenset[str] = frozenset({"aggregate", "reduce", "materialize"})
-"""Kinds that hold state or create topics; they must carry a user-given name."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,24 +50,25 @@ class Node:
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     named_by_user: bool = False
 
+    @property
+    def node_kind(self) -> NodeKind:
+        """This node's entry in the registry of kinds."""
+        return kind_of(self.kind)
+
+    @property
+    def role(self) -> str:
+        """One of source, sink or processor: what the node does with topics."""
+        return self.node_kind.role
+
     def store_names(self) -> list[str]:
-        names = list(self.params.get("stores", []))
-        for key in ("store", "table_store", "own_store", "other_store"):
-            if self.params.get(key):
-                names.append(self.params[key])
-        return names
+        return self.node_kind.stores(self.params)
+
+    def topics(self) -> list[str]:
+        """Topics a source reads or a sink writes; empty for processors."""
+        return self.node_kind.topics(self.params)
 
     def describe_params(self) -> str:
-        stores = self.store_names()
-        if stores:
-            return f"stores: [{', '.join(dict.fromkeys(stores))}]"
-        if self.kind == "source":
-            return f"topics: [{', '.join(self.params['topics'])}]"
-        if self.kind == "sink":
-            return f"topic: {self.params['topic']}"
-        if self.kind == "branch":
-            return "branches: [" + ", ".join(n for n, _ in self.params["predicates"]) + "]"
-        return ""
+        return self.node_kind.description(self.params)
 
 
 @dataclasses.dataclass
@@ -101,11 +80,11 @@ class SubTopology:
 
     @property
     def source_topics(self) -> list[str]:
-        return sorted(t for n in self.nodes if n.kind == "source" for t in n.params["topics"])
+        return sorted(t for n in self.nodes if n.role == "source" for t in n.topics())
 
     @property
     def sink_topics(self) -> list[str]:
-        return sorted({n.params["topic"] for n in self.nodes if n.kind == "sink"})
+        return sorted({t for n in self.nodes if n.role == "sink" for t in n.topics()})
 
     @property
     def store_names(self) -> list[str]:
@@ -135,9 +114,10 @@ class Topology:
     def internal_topics(self) -> dict[str, str]:
         """Internal topic name -> kind ("repartition" or "changelog")."""
         topics = {
-            n.params["topic"]: "repartition"
+            topic: "repartition"
             for n in self.nodes.values()
-            if n.kind == "sink" and n.params.get("internal")
+            if n.role == "sink" and n.params.get("internal")
+            for topic in n.topics()
         }
         for spec in self.stores.values():
             changelog = spec.changelog_topic(self.application_id)
@@ -156,12 +136,13 @@ class Topology:
         params: dict[str, Any] | None = None,
         name: str | None = None,
     ) -> Node:
-        if kind in STATEFUL_KINDS and not name:
+        node_kind = kind_of(kind)
+        if not name and node_kind.requires_name(params or {}):
             raise TopologyError(
                 f"a {kind} step needs an explicit name=...: its store, topics and savepoint "
                 "entries are derived from that name, so it must not change between versions"
             )
-        for store in (params or {}).get("stores", []):
+        for store in node_kind.stores(params or {}):
             if store not in self.stores:
                 raise TopologyError(f"step {name or kind!r} uses unknown store {store!r}")
         node_name = name or self.generated_name(kind)
@@ -178,26 +159,26 @@ class Topology:
         return [n for n in self.nodes.values() if name in n.parents]
 
     def sources(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.kind == "source"]
+        return [n for n in self.nodes.values() if n.role == "source"]
 
     def source_topics(self) -> list[str]:
-        return sorted({t for n in self.sources() for t in n.params["topics"]})
+        return sorted({t for n in self.sources() for t in n.topics()})
 
     def external_source_topics(self) -> list[str]:
         """Input topics the user provides (not repartition topics kstreamy creates)."""
         return sorted(
-            {t for n in self.sources() if not n.params.get("internal") for t in n.params["topics"]}
+            {t for n in self.sources() if not n.params.get("internal") for t in n.topics()}
         )
 
     def sink_topics(self) -> list[str]:
-        return sorted({n.params["topic"] for n in self.nodes.values() if n.kind == "sink"})
+        return sorted({t for n in self.nodes.values() if n.role == "sink" for t in n.topics()})
 
     def validate(self) -> None:
         if not self.sources():
             raise TopologyError("the topology has no source: call app.stream(topic) first")
         seen: dict[str, str] = {}
         for node in self.sources():
-            for topic in node.params["topics"]:
+            for topic in node.topics():
                 if topic in seen:
                     raise TopologyError(
                         f"topic {topic!r} is read by two sources ({seen[topic]!r} and "
@@ -231,16 +212,6 @@ class Topology:
 
     def describe(self) -> str:
         """Human-readable text in the spirit of Kafka Streams' TopologyDescription."""
-        lines = ["Topologies:"]
-        for sub in self.subtopologies():
-            lines.append(f"  Sub-topology: {sub.id}")
-            for node in sub.nodes:
-                label = {"source": "Source", "sink": "Sink"}.get(node.kind, "Processor")
-                params = node.describe_params()
-                kind = "" if node.kind in ("source", "sink") else f" [{node.kind}]"
-                lines.append(f"    {label}: {node.name}{kind}" + (f" ({params})" if params else ""))
-                children = [c.name for c in self.children(node.name)]
-                lines.append(f"      --> {', '.join(children) if children else 'none'}")
-                if node.parents:
-                    lines.append(f"      <-- {', '.join(node.parents)}")
-        return "\n".join(lines)
+        from kstreamy.describe import describe_text  # the renderer reads this module's IR
+
+        return describe_text(self)

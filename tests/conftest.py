@@ -9,6 +9,7 @@ and instance processes it needs, with unique names, so tests never share state.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,3 +87,7 @@ def repo_root() -> Path:
 
 
 os.environ.setdefault("KSTREAMY_LOG_LEVEL", "INFO")
+# Hypothesis keeps caches under ./.hypothesis by default; tests leave nothing in the work tree.
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "kstreamy-hypothesis")
+)

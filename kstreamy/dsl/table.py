@@ -72,11 +72,15 @@ class Table:
         return Table(self._topology, node.name, self.key_serde, serde, name)
 
     def to_stream(self, name: str | None = None) -> Stream:
-        """The table's updates as a stream of records (deletions have value None)."""
+        """The table's updates as a stream of records (deletions have value None).
+
+        The table's node already forwards every update, so no step is added unless ``name`` is
+        given (then a named pass-through step shows in ``describe``).
+        """
         from kstreamy.dsl.stream import Stream
 
-        node = self._topology.add("merge", [self.node], {}, name)
-        return Stream(self._topology, node.name, self.key_serde, self.value_serde)
+        node = self._topology.add("to_stream", [self.node], {}, name).name if name else self.node
+        return Stream(self._topology, node, self.key_serde, self.value_serde)
 
     def to(
         self,

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+_NO_KEY = object()
+
 
 class RecordContext:
     """Where the current record came from; mutable and reused to keep the hot path cheap.
 
     Only the event time is copied per record; topic, partition, offset and headers are read from
     the record itself when something (an error report, a processor) asks for them.
+
+    ``key_object``, ``key_serde`` and ``key_bytes`` remember the last key a store step
+    serialized: a sink that gets the very same key object and uses the very same serde takes
+    the bytes instead of serializing again (count then to, the most common stateful pipeline,
+    serializes each key once). Keys are treated as immutable here, as in every store.
     """
 
-    __slots__ = ("record", "timestamp_ms")
+    __slots__ = ("key_bytes", "key_object", "key_serde", "record", "timestamp_ms")
 
     def __init__(self) -> None:
         self.record: Any = None
         self.timestamp_ms = 0
+        self.key_object: Any = _NO_KEY
+        self.key_serde: Any = None
+        self.key_bytes: bytes | None = None
 
     @property
     def topic(self) -> str:

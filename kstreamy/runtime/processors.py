@@ -1,17 +1,20 @@
 """Compile the IR nodes of one sub-topology into chained Python callables.
 
 Each node becomes a closure ``forward(key, value)`` that already holds its children, so the
-per-record path is a few direct calls with no dispatch on node kind.
+per-record path is a few direct calls with no dispatch on node kind. Which function compiles a
+kind is looked up in the registry of kinds (``kstreamy.kinds``) once per kind, at build time.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kstreamy.errors import SerdeError, TopologyError
-from kstreamy.runtime import stateful
+from kstreamy.errors import TopologyError
+from kstreamy.kinds import kind_of
 from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
 from kstreamy.runtime.time_hook import TimeListener
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from kstreamy.state.transaction import StoreTransaction
 
 Forward = Callable[[Any, Any], None]
+CompileFn = Callable[["Compiler", Node, Forward], Forward]
 
 
 def _fan_out(children: list[Forward]) -> Forward:
@@ -39,13 +43,26 @@ def _fan_out(children: list[Forward]) -> Forward:
 
 @dataclasses.dataclass
 class CompiledTask:
-    """Entry function per source node, hooks to run when the task opens and closes, and the
-    nodes that watch time (see :mod:`kstreamy.runtime.time_hook`)."""
+    """Entry function per source node, plus hooks to run when the task opens and closes.
+
+    ``time_listeners`` are the callbacks of nodes that act on time (windows closing, timers);
+    the task's time hook calls them when its time advances.
+    """
 
     entries: dict[str, Forward]
     on_open: list[Callable[[], None]]
     on_close: list[Callable[[], None]]
     time_listeners: list[TimeListener] = dataclasses.field(default_factory=list)
+
+
+@functools.cache
+def compile_function(kind: str) -> CompileFn:
+    """The compile function the registry names for ``kind``, imported on first use."""
+    module_name, _, attribute = kind_of(kind).compile.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise TopologyError(f"node kind {kind!r}: cannot load its compile function: {exc}") from exc
 
 
 def compile_subtopology(
@@ -56,20 +73,19 @@ def compile_subtopology(
     state: TaskState | None = None,
 ) -> CompiledTask:
     """Compile the nodes of ``sub`` for one task; stateful nodes bind to ``state``."""
-    compiler = _Compiler(ctx, emitter, stores or {}, state)
-    children_of: dict[str, list[Node]] = {n.name: [] for n in sub.nodes}
-    for node in sub.nodes:
-        for parent in node.parents:
-            children_of[parent].append(node)
-    for node in reversed(sub.nodes):
-        compiler.compiled[node.name] = compiler.compile(node, children_of[node.name])
-    entries = {n.name: compiler.compiled[n.name] for n in sub.nodes if n.kind == "source"}
+    compiler = Compiler(sub, ctx, emitter, stores or {}, state)
+    for node in reversed(sub.nodes):  # children before parents: each closure holds its children
+        compiler.compiled[node.name] = compiler.compile(node)
+    entries = {n.name: compiler.compiled[n.name] for n in sub.nodes if n.role == "source"}
     return CompiledTask(entries, compiler.on_open, compiler.on_close, compiler.time_listeners)
 
 
-class _Compiler:
+class Compiler:
+    """What a compile function may use: the task's record context, emitter, stores and hooks."""
+
     def __init__(
         self,
+        sub: SubTopology,
         ctx: RecordContext,
         emitter: Emitter,
         stores: dict[str, StoreSpec],
@@ -83,111 +99,19 @@ class _Compiler:
         self.on_open: list[Callable[[], None]] = []
         self.on_close: list[Callable[[], None]] = []
         self.time_listeners: list[TimeListener] = []
+        self._children: dict[str, list[Node]] = {n.name: [] for n in sub.nodes}
+        for node in sub.nodes:
+            for parent in node.parents:
+                self._children[parent].append(node)
+
+    def children_of(self, node: Node) -> list[Node]:
+        return self._children[node.name]
 
     def transaction(self, store: str) -> StoreTransaction:
         if self.state is None:
             raise TopologyError(f"store {store!r} used in a task without state")
         return self.state.transaction(store)
 
-    def compile(self, node: Node, children: list[Node]) -> Forward:
-        downstream = _fan_out([self.compiled[c.name] for c in children])
-        kind = node.kind
-        stateless = _compile_stateless(
-            node, children, self.compiled, downstream, self.ctx, self.emitter
-        )
-        if stateless is not None:
-            return stateless
-        builder = getattr(stateful, f"compile_{kind}", None)
-        if builder is None:
-            raise TopologyError(f"node {node.name!r} has unknown kind {kind!r}")
-        return builder(self, node, downstream)
-
-
-def _compile_stateless(
-    node: Node,
-    children: list[Node],
-    compiled: dict[str, Forward],
-    downstream: Forward,
-    ctx: RecordContext,
-    emitter: Emitter,
-) -> Forward | None:
-    kind = node.kind
-    params = node.params
-    if kind in ("source", "merge", "branch_output"):
-        return downstream
-    if kind == "map":
-        fn = params["fn"]
-
-        def map_(key: Any, value: Any) -> None:
-            new_key, new_value = fn(key, value)
-            downstream(new_key, new_value)
-
-        return map_
-    if kind == "map_values":
-        fn = params["fn"]
-        return lambda key, value: downstream(key, fn(value))
-    if kind == "filter":
-        fn = params["fn"]
-
-        def filter_(key: Any, value: Any) -> None:
-            if fn(key, value):
-                downstream(key, value)
-
-        return filter_
-    if kind == "flat_map":
-        fn = params["fn"]
-
-        def flat_map(key: Any, value: Any) -> None:
-            for new_key, new_value in fn(key, value):
-                downstream(new_key, new_value)
-
-        return flat_map
-    if kind == "peek":
-        fn = params["fn"]
-
-        def peek(key: Any, value: Any) -> None:
-            fn(key, value)
-            downstream(key, value)
-
-        return peek
-    if kind == "foreach":
-        fn = params["fn"]
-        return lambda key, value: fn(key, value)
-    if kind == "branch":
-        return _compile_branch(node, children, compiled)
-    if kind == "sink":
-        return _compile_sink(node, ctx, emitter)
-    return None
-
-
-def _compile_branch(node: Node, children: list[Node], compiled: dict[str, Forward]) -> Forward:
-    by_index = {c.params["index"]: compiled[c.name] for c in children}
-    routes = [(pred, by_index[i]) for i, (_, pred) in enumerate(node.params["predicates"])]
-
-    def branch(key: Any, value: Any) -> None:
-        for predicate, target in routes:
-            if predicate is None or predicate(key, value):
-                target(key, value)
-                return
-
-    return branch
-
-
-def _compile_sink(node: Node, ctx: RecordContext, emitter: Emitter) -> Forward:
-    topic = node.params["topic"]
-    serialize_key = node.params["key_serde"].serialize
-    serialize_value = node.params["value_serde"].serialize
-    emit = emitter.emit
-
-    def sink(key: Any, value: Any) -> None:
-        try:
-            key_bytes = serialize_key(key)
-        except SerdeError as exc:
-            raise SerdeError(f"serializing the key for topic {topic}: {exc}") from exc
-        try:
-            value_bytes = serialize_value(value)
-        except SerdeError as exc:
-            raise SerdeError(f"serializing the value for topic {topic}: {exc}") from exc
-        emit(topic, key_bytes, value_bytes, ctx.timestamp_ms)
-
-    return sink
+    def compile(self, node: Node) -> Forward:
+        downstream = _fan_out([self.compiled[c.name] for c in self.children_of(node)])
+        return compile_function(node.kind)(self, node, downstream)

@@ -1,6 +1,7 @@
 """Compiled forms of the stateful IR nodes (aggregations, tables, joins, process functions).
 
-Each ``compile_<kind>(compiler, node, downstream)`` returns the node's ``forward(key, value)``.
+Each ``compile_<kind>(compiler, node, downstream)`` returns the node's ``forward(key, value)``
+(``kstreamy.kinds`` names the function of each kind).
 State is read and written through the task's store transactions with the store's serdes.
 """
 
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kstreamy.topology import Node
 
 if TYPE_CHECKING:
-    from kstreamy.runtime.processors import _Compiler
+    from kstreamy.runtime.processors import Compiler
 
 log = logging.getLogger("kstreamy.processing")
 
@@ -32,7 +33,7 @@ class _DropLog:
         self.what = what
         self.count = 0
 
-    def __call__(self, compiler: _Compiler) -> None:
+    def __call__(self, compiler: Compiler) -> None:
         self.count += 1
         if self.count == 1 or self.count % 10000 == 0:
             log.warning(
@@ -44,12 +45,16 @@ class _DropLog:
             )
 
 
-def _store_codec(compiler: _Compiler, store: str):
+def _store_codec(compiler: Compiler, store: str):
     spec = compiler.stores[store]
     return compiler.transaction(store), spec.key_serde.serialize, spec.value_serde
 
 
-def compile_aggregate(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
+def _key_serde(compiler: Compiler, store: str) -> Any:
+    return compiler.stores[store].key_serde
+
+
+def compile_aggregate(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     if node.params.get("counting"):
         return _compile_count(compiler, node, downstream)
     initializer = node.params["initializer"]
@@ -65,7 +70,7 @@ def compile_aggregate(compiler: _Compiler, node: Node, downstream: Forward) -> F
 
 
 def _compile_fold(
-    compiler: _Compiler,
+    compiler: Compiler,
     node: Node,
     downstream: Forward,
     fold: Callable[[Any, Any, Any], Any],
@@ -76,12 +81,14 @@ def _compile_fold(
     txn, key_bytes, values = _store_codec(compiler, node.params["store"])
     encode, decode = values.serialize, values.deserialize
     dropped = _DropLog(node, "key or value")
+    ctx, key_serde = compiler.ctx, _key_serde(compiler, node.params["store"])
 
     def aggregate(key: Any, value: Any) -> None:
         if key is None or value is None:
             dropped(compiler)
             return
         raw_key = key_bytes(key)
+        ctx.key_object, ctx.key_serde, ctx.key_bytes = key, key_serde, raw_key
         raw = txn.get(raw_key)
         result = fold(key, value, None if raw is None else decode(raw))
         if result is None:
@@ -93,7 +100,7 @@ def _compile_fold(
     return aggregate
 
 
-def _compile_count(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
+def _compile_count(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     """``count()``: the same result as the generic aggregate, with the per-record calls of the
     initializer, aggregator and int serde folded into one closure (counting is the most common
     aggregation, and it is per-record overhead)."""
@@ -101,12 +108,14 @@ def _compile_count(compiler: _Compiler, node: Node, downstream: Forward) -> Forw
     pack, unpack = _LONG.pack, _LONG.unpack
     get, put = txn.get, txn.put
     dropped = _DropLog(node, "key or value")
+    ctx, key_serde = compiler.ctx, _key_serde(compiler, node.params["store"])
 
     def count(key: Any, value: Any) -> None:
         if key is None or value is None:
             dropped(compiler)
             return
         raw_key = key_bytes(key)
+        ctx.key_object, ctx.key_serde, ctx.key_bytes = key, key_serde, raw_key
         raw = get(raw_key)
         total = 1 if raw is None else unpack(raw)[0] + 1
         put(raw_key, pack(total))
@@ -115,7 +124,7 @@ def _compile_count(compiler: _Compiler, node: Node, downstream: Forward) -> Forw
     return count
 
 
-def compile_reduce(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
+def compile_reduce(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     reducer = node.params["reducer"]
     return _compile_fold(
         compiler,
@@ -125,7 +134,7 @@ def compile_reduce(compiler: _Compiler, node: Node, downstream: Forward) -> Forw
     )
 
 
-def compile_materialize(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
+def compile_materialize(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     txn, key_bytes, values = _store_codec(compiler, node.params["store"])
     encode = values.serialize
     dropped = _DropLog(node, "key")
@@ -143,7 +152,7 @@ def compile_materialize(compiler: _Compiler, node: Node, downstream: Forward) ->
     return materialize
 
 
-def compile_table_filter(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
+def compile_table_filter(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     predicate = node.params["fn"]
 
     def table_filter(key: Any, value: Any) -> None:
@@ -153,12 +162,12 @@ def compile_table_filter(compiler: _Compiler, node: Node, downstream: Forward) -
     return table_filter
 
 
-def compile_table_map_values(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
+def compile_table_map_values(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     fn = node.params["fn"]
     return lambda key, value: downstream(key, None if value is None else fn(value))
 
 
-def compile_stream_table_join(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
+def compile_stream_table_join(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     txn, key_bytes, values = _store_codec(compiler, node.params["table_store"])
     decode = values.deserialize
     joiner = node.params["joiner"]
@@ -179,7 +188,7 @@ def compile_stream_table_join(compiler: _Compiler, node: Node, downstream: Forwa
     return stream_table_join
 
 
-def compile_table_join_side(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
+def compile_table_join_side(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     """One side of a table-table join: an update here is joined with the other side's row.
 
     Results follow Kafka Streams: a row that stops joining (own row deleted, or inner join with
@@ -217,7 +226,7 @@ def compile_table_join_side(compiler: _Compiler, node: Node, downstream: Forward
 class _ProcessRuntime:
     """What a ProcessorContext delegates to: stores, record metadata and downstream."""
 
-    def __init__(self, compiler: _Compiler, downstream: Forward, store_names: list[str]):
+    def __init__(self, compiler: Compiler, downstream: Forward, store_names: list[str]):
         self._compiler = compiler
         self._downstream = downstream
         self._allowed = set(store_names)
@@ -251,7 +260,7 @@ class _ProcessRuntime:
             ctx.timestamp_ms = saved
 
 
-def compile_process(compiler: _Compiler, node: Node, downstream: Forward) -> Forward:
+def compile_process(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     from kstreamy.processor import ProcessorContext
 
     function = copy.deepcopy(node.params["function"])
@@ -267,7 +276,7 @@ def compile_process(compiler: _Compiler, node: Node, downstream: Forward) -> For
     process = function.process
 
     def process_(key: Any, value: Any) -> None:
-        pctx.key = key
+        pctx._set_key(key)
         process(key, value, pctx)
 
     return process_

@@ -62,8 +62,9 @@ def plan_topics(topology: Topology, external_counts: dict[str, int]) -> TopicPla
                 )
             partitions[sub.id] = distinct.pop()
             for node in sub.nodes:
-                if node.kind == "sink" and node.params.get("internal"):
-                    counts.setdefault(node.params["topic"], partitions[sub.id])
+                if node.role == "sink" and node.params.get("internal"):
+                    for topic in node.topics():
+                        counts.setdefault(topic, partitions[sub.id])
             pending.remove(sub)
             progressed = True
         if not progressed:

@@ -41,7 +41,8 @@ def test_bootstrap_from_environment(monkeypatch):
     assert App("a", bootstrap_servers="other:1").config.bootstrap_servers == "other:1"
 
 
-def test_unknown_librdkafka_property_fails_at_start_naming_it():
+def test_unknown_librdkafka_property_fails_at_start_naming_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default state_dir is ./state
     app = App("a", bootstrap_servers="127.0.0.1:1", **{"no.such.property": "1"})
     app.stream("t").to("u")
     with pytest.raises(ConfigError, match=r"no\.such\.property"):

@@ -479,3 +479,58 @@ def test_group_by_key_after_process_is_treated_as_after_a_key_change():
     stream = app.stream("in", key_serde="str", value_serde="str").process(Rekey())
     with pytest.raises(TopologyError, match="group_by_key after a key-changing step"):
         stream.group_by_key()
+
+
+def test_state_views_are_made_once_per_name_and_kept():
+    views: dict[str, list] = {}
+
+    class Collect(ProcessFunction):
+        def process(self, key, value, ctx):
+            for label, make in (
+                ("value", lambda: ctx.value_state("s", "v")),
+                ("value-other-name", lambda: ctx.value_state("s", "w")),
+                ("value-other-serde", lambda: ctx.value_state("s", "v", serde="str")),
+                ("list", lambda: ctx.list_state("s", "l")),
+                ("map", lambda: ctx.map_state("s", "m")),
+                ("store", lambda: ctx.store("s")),
+            ):
+                views.setdefault(label, []).extend([make(), make()])
+
+    driver = _driver(Collect())
+    driver.pipe("in", "a", 1)
+    driver.pipe("in", "b", 2)
+    for label, made in views.items():
+        assert len(made) == 4 and all(view is made[0] for view in made), label
+    distinct = {id(made[0]) for made in views.values()}
+    assert len(distinct) == len(views)
+
+
+class _CountingKeys(StrSerde):
+    def __init__(self) -> None:
+        self.serialized = 0
+
+    def serialize(self, value):
+        self.serialized += 1
+        return super().serialize(value)
+
+
+def test_the_key_is_serialized_once_per_record_however_many_states_are_used():
+    keys = _CountingKeys()
+
+    class Many(ProcessFunction):
+        def process(self, key, value, ctx):
+            ctx.value_state("s", "v").set(value)
+            ctx.value_state("s", "w").set(ctx.value_state("s", "v").get() + 1)
+            ctx.list_state("s", "l").add(value)
+            ctx.map_state("s", "m").put("x", value)
+            ctx.emit(key, [ctx.value_state("s", "w").get(), ctx.list_state("s", "l").get()])
+
+    app = _app()
+    app.stream("in", key_serde="str", value_serde="json").with_serdes(key_serde=keys).process(
+        Many(), stores=["s"], name="many"
+    ).to("out", key_serde="str")
+    driver = TestDriver(app)
+    for key, value in (("a", 1), ("b", 10), ("a", 2)):
+        driver.pipe("in", key, value)
+    assert driver.read("out") == [("a", [2, [1]]), ("b", [11, [10]]), ("a", [3, [1, 2]])]
+    assert keys.serialized == 3

@@ -1,7 +1,12 @@
+import json
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kstreamy import AvroSerde, ConfigError, IntSerde, SerdeError
-from kstreamy.serde import resolve_serde
+from kstreamy.serde import is_identity, resolve_serde
 
 SCHEMA = {
     "type": "record",
@@ -70,3 +75,69 @@ def test_avro_round_trip_and_errors():
 def test_unknown_serde_name_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"unknown serde 'yaml'; known: .*json"):
         resolve_serde("yaml")
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)  # no files in the tree
+@given(JSON_VALUES.filter(lambda value: value is not None))  # None is a tombstone
+def test_json_reads_and_writes_what_the_standard_library_does(value):
+    serde = resolve_serde("json")
+    stdlib_bytes = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    assert serde.deserialize(stdlib_bytes) == value
+    written = serde.serialize(value)
+    assert json.loads(written) == value
+    assert serde.deserialize(written) == value
+
+
+def test_json_dict_keys_that_are_not_strings_become_strings_as_with_the_stdlib():
+    serde = resolve_serde("json")
+    value = {7: "int", 1.5: "float", True: "bool", None: "none", "s": {2: [3]}}
+    assert serde.serialize(value) == json.dumps(value, separators=(",", ":")).encode()
+    assert serde.deserialize(serde.serialize(value)) == {
+        "7": "int",
+        "1.5": "float",
+        "true": "bool",
+        "null": "none",
+        "s": {"2": [3]},
+    }
+
+
+def test_json_non_finite_numbers_are_written_as_null_and_read_from_python_producers():
+    serde = resolve_serde("json")
+    assert serde.serialize({"a": float("nan"), "b": float("inf")}) == b'{"a":null,"b":null}'
+    read = serde.deserialize(b'{"a":NaN,"b":-Infinity}')
+    assert math.isnan(read["a"]) and read["b"] == float("-inf")
+    assert serde.deserialize(b'"\\ud800"') == "\ud800"
+
+
+def test_json_errors_say_what_is_wrong():
+    serde = resolve_serde("json")
+    with pytest.raises(SerdeError, match="not JSON serializable: Integer exceeds 64-bit range"):
+        serde.serialize({"n": 2**64})
+    with pytest.raises(SerdeError, match=r"not JSON serializable: .*set"):
+        serde.serialize([{1, 2}])
+    with pytest.raises(SerdeError, match=r"invalid JSON: .*line 1 column 2"):
+        serde.deserialize(b"{nope")
+    with pytest.raises(SerdeError, match=r"invalid JSON: .*UTF-8"):
+        serde.deserialize(b'"\xff"')
+
+
+@pytest.mark.parametrize(("name", "identity"), [("bytes", True), ("str", False), ("json", False)])
+def test_only_the_bytes_serde_reads_as_identity(name, identity):
+    serde = resolve_serde(name)
+    assert is_identity(serde) is identity
+    if identity:
+        raw = b"\x00raw"
+        assert serde.deserialize(raw) is raw
+    assert not is_identity(AvroSerde(SCHEMA))
+    assert not is_identity(object())

@@ -1,0 +1,118 @@
+"""Compiled forms of the stateless IR nodes (record-at-a-time steps, branches and sinks).
+
+Each ``compile_<kind>(compiler, node, downstream)`` returns the node's ``forward(key, value)``,
+a closure that already holds what it calls next (see ``kstreamy.kinds`` for which kind uses
+which function).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kstreamy.errors import SerdeError
+from kstreamy.topology import Node
+
+if TYPE_CHECKING:
+    from kstreamy.runtime.processors import Compiler
+
+Forward = Callable[[Any, Any], None]
+
+
+def compile_pass(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
+    """Sources, merges and branch outputs only forward: they compile to their children."""
+    return downstream
+
+
+def compile_map(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
+    fn = node.params["fn"]
+
+    def map_(key: Any, value: Any) -> None:
+        new_key, new_value = fn(key, value)
+        downstream(new_key, new_value)
+
+    return map_
+
+
+def compile_map_values(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
+    fn = node.params["fn"]
+    return lambda key, value: downstream(key, fn(value))
+
+
+def compile_filter(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
+    fn = node.params["fn"]
+
+    def filter_(key: Any, value: Any) -> None:
+        if fn(key, value):
+            downstream(key, value)
+
+    return filter_
+
+
+def compile_flat_map(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
+    fn = node.params["fn"]
+
+    def flat_map(key: Any, value: Any) -> None:
+        for new_key, new_value in fn(key, value):
+            downstream(new_key, new_value)
+
+    return flat_map
+
+
+def compile_peek(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
+    fn = node.params["fn"]
+
+    def peek(key: Any, value: Any) -> None:
+        fn(key, value)
+        downstream(key, value)
+
+    return peek
+
+
+def compile_foreach(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
+    fn = node.params["fn"]
+    return lambda key, value: fn(key, value)
+
+
+def compile_branch(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
+    """Each record goes to the first branch whose predicate matches (None matches all)."""
+    by_index = {c.params["index"]: compiler.compiled[c.name] for c in compiler.children_of(node)}
+    routes = [(pred, by_index[i]) for i, (_, pred) in enumerate(node.params["predicates"])]
+
+    def branch(key: Any, value: Any) -> None:
+        for predicate, target in routes:
+            if predicate is None or predicate(key, value):
+                target(key, value)
+                return
+
+    return branch
+
+
+def compile_sink(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
+    """Serialize and hand over to the emitter; serde errors name the topic and the part.
+
+    The key's bytes are reused from the record context when a store step upstream has just
+    serialized this very key object with this very serde (see ``RecordContext``).
+    """
+    ctx = compiler.ctx
+    emit = compiler.emitter.emit
+    topic = node.params["topic"]
+    key_serde = node.params["key_serde"]
+    serialize_key = key_serde.serialize
+    serialize_value = node.params["value_serde"].serialize
+
+    def sink(key: Any, value: Any) -> None:
+        if key is ctx.key_object and ctx.key_serde is key_serde:
+            key_bytes = ctx.key_bytes
+        else:
+            try:
+                key_bytes = serialize_key(key)
+            except SerdeError as exc:
+                raise SerdeError(f"serializing the key for topic {topic}: {exc}") from exc
+        try:
+            value_bytes = serialize_value(value)
+        except SerdeError as exc:
+            raise SerdeError(f"serializing the value for topic {topic}: {exc}") from exc
+        emit(topic, key_bytes, value_bytes, ctx.timestamp_ms)
+
+    return sink

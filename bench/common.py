@@ -30,8 +30,17 @@ from kstreamy.testing.topics import create_topics, partitions_of, produce
 PARTITIONS = 4
 
 
-def arguments(description: str, events: int, rounds: int = 5) -> argparse.Namespace:
+def arguments(
+    description: str, events: int, rounds: int = 5, guarantee: bool = False
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
+    if guarantee:
+        parser.add_argument(
+            "--guarantee",
+            choices=["at_least_once", "exactly_once"],
+            default="at_least_once",
+            help="processing guarantee of both sides",
+        )
     parser.add_argument("--events", type=int, default=events, help="input events")
     parser.add_argument(
         "--bootstrap-servers",
@@ -149,9 +158,12 @@ class ProgressClock:
         return self.target / (self.last - self.first)
 
 
-def raw_clients(bootstrap: str, source: str) -> tuple[Consumer, Producer]:
+def raw_clients(
+    bootstrap: str, source: str, transactional: bool = False
+) -> tuple[Consumer, Producer]:
     """The hand-written loop's clients, tuned like kstreamy's (same librdkafka settings), so the
-    ratio measures the library, not client tuning."""
+    ratio measures the library, not client tuning. ``transactional``: a transactional producer
+    and a read_committed consumer, as kstreamy uses under exactly-once."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -162,16 +174,20 @@ def raw_clients(bootstrap: str, source: str) -> tuple[Consumer, Producer]:
             "session.timeout.ms": 6000,
             "max.poll.interval.ms": 10000,
             "fetch.queue.backoff.ms": 10,
+            **({"isolation.level": "read_committed"} if transactional else {}),
         }
     )
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "linger.ms": 100,
-            "partitioner": "murmur2_random",
-            "enable.idempotence": True,
-        }
-    )
+    producer_settings: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "linger.ms": 100,
+        "partitioner": "murmur2_random",
+        "enable.idempotence": True,
+    }
+    if transactional:
+        producer_settings["transactional.id"] = f"raw-{uuid.uuid4().hex[:6]}"
+    producer = Producer(producer_settings)
+    if transactional:
+        producer.init_transactions()
     consumer.subscribe([source])
     return consumer, producer
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kstreamy.errors import SerdeError
+from kstreamy.serde import fast_paths, is_identity
 from kstreamy.topology import Node
 
 if TYPE_CHECKING:
@@ -92,27 +93,43 @@ def compile_sink(compiler: Compiler, node: Node, downstream: Forward) -> Forward
     """Serialize and hand over to the emitter; serde errors name the topic and the part.
 
     The key's bytes are reused from the record context when a store step upstream has just
-    serialized this very key object with this very serde (see ``RecordContext``).
+    serialized this very key object with this very serde (see ``RecordContext``). Serdes with a
+    fast path (see :func:`kstreamy.serde.fast_paths`) are tried through it first.
     """
     ctx = compiler.ctx
     emit = compiler.emitter.emit
     topic = node.params["topic"]
     key_serde = node.params["key_serde"]
+    value_serde = node.params["value_serde"]
     serialize_key = key_serde.serialize
-    serialize_value = node.params["value_serde"].serialize
+    serialize_value = value_serde.serialize
+    fast_key = fast_paths(key_serde)[0] or serialize_key
+    fast_value = fast_paths(value_serde)[0] or serialize_value
+    raw_keys = is_identity(key_serde)
+
+    def full(serialize: Callable[[Any], bytes | None], what: str, data: Any) -> bytes | None:
+        try:
+            return serialize(data)
+        except SerdeError as exc:
+            raise SerdeError(f"serializing the {what} for topic {topic}: {exc}") from exc
 
     def sink(key: Any, value: Any) -> None:
-        if key is ctx.key_object and ctx.key_serde is key_serde:
+        if key is None or (raw_keys and type(key) is bytes):
+            key_bytes = key
+        elif key is ctx.key_object and ctx.key_serde is key_serde:
             key_bytes = ctx.key_bytes
         else:
             try:
-                key_bytes = serialize_key(key)
-            except SerdeError as exc:
-                raise SerdeError(f"serializing the key for topic {topic}: {exc}") from exc
-        try:
-            value_bytes = serialize_value(value)
-        except SerdeError as exc:
-            raise SerdeError(f"serializing the value for topic {topic}: {exc}") from exc
+                key_bytes = fast_key(key)
+            except Exception:
+                key_bytes = full(serialize_key, "key", key)
+        if value is None:
+            value_bytes = None
+        else:
+            try:
+                value_bytes = fast_value(value)
+            except Exception:
+                value_bytes = full(serialize_value, "value", value)
         emit(topic, key_bytes, value_bytes, ctx.timestamp_ms)
 
     return sink

@@ -16,6 +16,7 @@ from kstreamy.runtime.emitter import Emitter
 from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.time_hook import TimeListener
+from kstreamy.serde import fast_paths, is_identity
 from kstreamy.state.task_state import TaskState
 from kstreamy.topology import StoreSpec, SubTopology
 
@@ -35,24 +36,39 @@ class RawRecord(Protocol):
 
 
 class _Source:
-    __slots__ = ("deserialize_key", "deserialize_value", "entry", "timestamp")
+    """How one source turns raw records into (key, value): per side the serde's deserializer,
+    and the callable the hot path tries first (None: the raw bytes are the value)."""
+
+    __slots__ = (
+        "deserialize_key",
+        "deserialize_value",
+        "entry",
+        "fast_key",
+        "fast_value",
+        "timestamp",
+    )
 
     def __init__(
         self,
-        deserialize_key: Callable[[bytes | None], Any] | None,
-        deserialize_value: Callable[[bytes | None], Any] | None,
+        key_serde: Any,
+        value_serde: Any,
         timestamp: Callable[[Any, Any, float], float] | None,
         entry: Callable[[Any, Any], None],
     ) -> None:
-        self.deserialize_key = deserialize_key
-        self.deserialize_value = deserialize_value
+        self.deserialize_key = key_serde.deserialize
+        self.deserialize_value = value_serde.deserialize
+        self.fast_key = _first_try(key_serde)
+        self.fast_value = _first_try(value_serde)
         self.timestamp = timestamp
         self.entry = entry
 
 
-def _deserializer(serde: Any) -> Callable[[bytes | None], Any] | None:
-    """None for a serde whose deserialize returns its input (bytes): the hot path skips it."""
-    return None if getattr(serde, "identity", False) else serde.deserialize
+def _first_try(serde: Any) -> Callable[[bytes | None], Any] | None:
+    """What the hot path calls first: nothing for an identity serde, else its fast path (see
+    :func:`kstreamy.serde.fast_paths`) or its deserialize."""
+    if is_identity(serde):
+        return None
+    return fast_paths(serde)[1] or serde.deserialize
 
 
 def task_id(subtopology: int, partition: int) -> str:
@@ -87,11 +103,11 @@ class Task:
         self._time_listeners: list[TimeListener] = list(compiled.time_listeners)
         self._sources: dict[str, _Source] = {}
         for node in sub.nodes:
-            if node.kind != "source":
+            if node.role != "source":
                 continue
             source = _Source(
-                _deserializer(node.params["key_serde"]),
-                _deserializer(node.params["value_serde"]),
+                node.params["key_serde"],
+                node.params["value_serde"],
                 node.params.get("timestamp"),
                 entries[node.name],
             )
@@ -128,8 +144,8 @@ class Task:
         """
         ctx = self.ctx
         source = self._sources[topic]
-        deserialize_key = source.deserialize_key
-        deserialize_value = source.deserialize_value
+        fast_key = source.fast_key
+        fast_value = source.fast_value
         extract = source.timestamp
         entry = source.entry
         handle = self._errors.handle
@@ -142,16 +158,24 @@ class Task:
                 ctx.timestamp_ms = timestamp_ms = record.timestamp()[1]
                 raw_key = record.key()
                 raw_value = record.value()
+                # The fast path is a bare C function; when it raises, the serde's own method
+                # gives the right value (a tombstone) or the error that names the problem.
                 try:
-                    key = raw_key if deserialize_key is None else deserialize_key(raw_key)
-                except Exception as exc:
-                    handle("deserialization", "key", exc, ctx, raw_key, raw_value)
-                    continue
+                    key = raw_key if fast_key is None else fast_key(raw_key)
+                except Exception:
+                    try:
+                        key = source.deserialize_key(raw_key)
+                    except Exception as exc:
+                        handle("deserialization", "key", exc, ctx, raw_key, raw_value)
+                        continue
                 try:
-                    value = raw_value if deserialize_value is None else deserialize_value(raw_value)
-                except Exception as exc:
-                    handle("deserialization", "value", exc, ctx, raw_key, raw_value)
-                    continue
+                    value = raw_value if fast_value is None else fast_value(raw_value)
+                except Exception:
+                    try:
+                        value = source.deserialize_value(raw_value)
+                    except Exception as exc:
+                        handle("deserialization", "value", exc, ctx, raw_key, raw_value)
+                        continue
                 try:
                     if extract is not None:
                         timestamp_ms = int(extract(key, value, timestamp_ms / 1000) * 1000)

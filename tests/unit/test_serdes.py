@@ -141,3 +141,37 @@ def test_only_the_bytes_serde_reads_as_identity(name, identity):
         assert serde.deserialize(raw) is raw
     assert not is_identity(AvroSerde(SCHEMA))
     assert not is_identity(object())
+
+
+def test_fast_paths_are_offered_only_where_they_match_the_serde():
+    from kstreamy.serde import JsonSerde, StrSerde, fast_paths
+
+    assert all(fast_paths(StrSerde()))
+    assert all(fast_paths(JsonSerde()))
+    assert fast_paths(resolve_serde("bytes")) == (None, None)
+
+    class Upper(StrSerde):
+        def serialize(self, value):
+            return value.upper().encode()
+
+    fast_serialize, fast_deserialize = fast_paths(Upper())
+    assert fast_serialize is None  # overridden: the inherited fast path would be wrong
+    assert fast_deserialize is not None
+
+
+def test_the_task_falls_back_from_fast_paths_to_the_serde_for_tombstones_and_errors():
+    from kstreamy import App
+    from kstreamy.testing import TestDriver
+
+    app = App("fast-paths", on_deserialization_error="dead_letter")
+    app.stream("in", key_serde="str", value_serde="json").to("out", key_serde="str")
+    driver = TestDriver(app)
+    driver.pipe_raw("in", None, None)  # tombstone: orjson.loads(None) raises, the serde says None
+    driver.pipe_raw("in", b"k", b"NaN")  # orjson rejects NaN, json reads it
+    driver.pipe_raw("in", b"\xff", b"1")  # not UTF-8: the str serde's error
+    out = driver.records("out")
+    assert [(r.key, r.value) for r in out][:1] == [(None, None)]
+    assert (out[1].key, out[1].raw_value) == ("k", b"null")  # read by json; NaN is written null
+    (dead,) = driver.dead_letters
+    assert dead.raw_key == b"\xff"
+    assert b"not valid UTF-8" in dict(dead.headers)["kstreamy.error.message"]

@@ -61,6 +61,9 @@ class _Record:
     def headers(self) -> None:
         return None
 
+    def error(self) -> None:
+        return None
+
 
 def keep(key: Any, event: dict) -> bool:
     return event["value"] is not None
@@ -100,8 +103,8 @@ def task_of(app: App) -> Task:
 
 def time_task(task: Task, records: list[_Record]) -> float:
     started = time.perf_counter()
-    for start in range(0, len(records), 500):  # runs of one partition, as a batch holds them
-        task.process_run(records, start, min(start + 500, len(records)), "in")
+    for start in range(0, len(records), 2000):  # one partition's batch, as consume() gives it
+        task.process_run(records[start : start + 2000], 0, "in", 0)
         if task.state is not None:
             task.state.apply()
     return (time.perf_counter() - started) / len(records) * 1e6

@@ -242,22 +242,20 @@ class Instance:
                 start += 1
                 continue
             topic, partition = first.topic(), first.partition()
-            end = start + 1
-            while (
-                end < count
-                and messages[end].partition() == partition
-                and messages[end].topic() == topic
-                and messages[end].error() is None
-            ):
-                end += 1
             task = routes.get((topic, partition))
             if task is None:
                 tasks.not_routed(first)
-            else:
-                task.process_run(messages, start, end, topic)
-                if task not in touched:
-                    touched.append(task)
-            start = end
+                start += 1
+                while (
+                    start < count
+                    and messages[start].partition() == partition
+                    and (messages[start].topic() == topic)
+                ):
+                    start += 1
+                continue
+            start = task.process_run(messages, start, topic, partition)
+            if task not in touched:
+                touched.append(task)
         self.metrics.records_processed += count
         for task in touched:
             task.advance_stream_time()

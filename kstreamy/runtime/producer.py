@@ -38,6 +38,9 @@ class KafkaEmitter:
                 settings = {**settings, "delivery.report.only.error": False}
             self.producer = Producer({**settings, "on_delivery": self._on_delivery})
         self._produce = self.producer.produce
+        self.produce = self.producer.produce
+        """The producer's own ``produce(topic, value, key, timestamp=)``: sinks call it directly
+        and fall back to :meth:`emit` on BufferError (a full local queue)."""
 
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         if err is not None and self._failure is None:

@@ -106,6 +106,7 @@ def compile_sink(compiler: Compiler, node: Node, downstream: Forward) -> Forward
     fast_key = fast_paths(key_serde)[0] or serialize_key
     fast_value = fast_paths(value_serde)[0] or serialize_value
     raw_keys = is_identity(key_serde)
+    produce = getattr(compiler.emitter, "produce", None)
 
     def full(serialize: Callable[[Any], bytes | None], what: str, data: Any) -> bytes | None:
         try:
@@ -130,6 +131,12 @@ def compile_sink(compiler: Compiler, node: Node, downstream: Forward) -> Forward
                 value_bytes = fast_value(value)
             except Exception:
                 value_bytes = full(serialize_value, "value", value)
+        if produce is not None:
+            try:
+                produce(topic, value_bytes, key_bytes, timestamp=ctx.timestamp_ms)
+                return
+            except BufferError:
+                pass  # emit waits for room
         emit(topic, key_bytes, value_bytes, ctx.timestamp_ms)
 
     return sink

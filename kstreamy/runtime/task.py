@@ -33,6 +33,7 @@ class RawRecord(Protocol):
     def key(self) -> bytes | None: ...
     def value(self) -> bytes | None: ...
     def headers(self) -> list[tuple[str, bytes]] | None: ...
+    def error(self) -> Any: ...
 
 
 class _Source:
@@ -132,15 +133,16 @@ class Task:
 
     def process(self, record: RawRecord, topic: str) -> None:
         """Run one input record (read from ``topic``) through the graph."""
-        self.process_run([record], 0, 1, topic)
+        self.process_run([record], 0, topic, record.partition())
 
-    def process_run(self, records: list[Any], start: int, end: int, topic: str) -> None:
-        """Run ``records[start:end]``, a run of records of one input partition, through the graph.
+    def process_run(self, records: list[Any], start: int, topic: str, partition: int) -> int:
+        """Run the records of ``topic[partition]`` from ``records[start]`` on, up to the first
+        record of another partition (or an error event); return the index after the run.
 
-        Errors follow the configured policy. This is the per-record hot path: the source and the
-        position are looked up and recorded once per run, and it reads from each record only what
-        every record needs. A record stops counting as pending only once it is done with
-        (processed, skipped or dead-lettered), so a failure leaves its offset uncommitted.
+        A consumed batch holds runs of records of one partition, so the source and the position
+        are looked up and recorded once per run. Errors follow the configured policy. A record
+        stops counting as pending only once it is done with (processed, skipped or
+        dead-lettered), so a failure leaves its offset uncommitted.
         """
         ctx = self.ctx
         source = self._sources[topic]
@@ -151,9 +153,16 @@ class Task:
         handle = self._errors.handle
         stream_time = self.stream_times.get(topic, _NO_TIME)
         record = None
+        end = len(records)
         try:
             for i in range(start, end):
                 record = records[i]
+                if record.partition() != partition or record.topic() != topic:
+                    end = i
+                    break
+                if record.error() is not None:
+                    end = i
+                    break
                 ctx.record = record
                 ctx.timestamp_ms = timestamp_ms = record.timestamp()[1]
                 raw_key = record.key()
@@ -194,8 +203,10 @@ class Task:
                 self.positions[topic] = record.offset()
             self.stream_times[topic] = stream_time
             raise
-        self.positions[topic] = records[end - 1].offset() + 1
+        if end > start:
+            self.positions[topic] = records[end - 1].offset() + 1
         self.stream_times[topic] = stream_time
+        return end
 
     # -- the time hook ---------------------------------------------------------------------
 

@@ -67,6 +67,9 @@ class _DriverRecord:
     def headers(self) -> list[tuple[str, bytes]] | None:
         return self._headers
 
+    def error(self) -> None:
+        return None
+
 
 class _ListEmitter:
     def __init__(self, driver: TestDriver) -> None:

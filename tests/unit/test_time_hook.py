@@ -56,10 +56,10 @@ def test_stream_time_is_the_largest_event_time_per_input() -> None:
     listener = Recorder()
     task.add_time_listener(listener)
     batch = [record(0, 5000), record(1, 9000), record(2, 7000)]
-    task.process_run(batch, 0, 3, "in")
+    task.process_run(batch, 0, "in", 0)
     task.advance_stream_time()
     assert listener.stream_times == [{"in": 9000}]
-    task.process_run([record(3, 8000)], 0, 1, "in")
+    task.process_run([record(3, 8000)], 0, "in", 0)
     task.advance_stream_time()
     assert listener.stream_times[-1] == {"in": 9000}  # out-of-order: time does not go back
     assert task.positions == {"in": 4}
@@ -69,7 +69,7 @@ def test_stream_time_follows_the_timestamp_extractor() -> None:
     task, emitted = make_task(extractor=lambda key, value, ts: value["t"])
     listener = Recorder()
     task.add_time_listener(listener)
-    task.process_run([record(0, 1, b'{"t": 42.5}')], 0, 1, "in")
+    task.process_run([record(0, 1, b'{"t": 42.5}')], 0, "in", 0)
     task.advance_stream_time()
     assert listener.stream_times == [{"in": 42500}]
     assert emitted.records[0][3] == 42500  # the output carries the event time
@@ -89,7 +89,7 @@ def test_a_failing_record_keeps_the_position_before_it() -> None:
     task, emitted = make_task(on_processing_error="fail")
     batch = [record(0, 1000), record(1, 2000, b"not json"), record(2, 3000)]
     with pytest.raises(RecordError, match="offset=1"):
-        task.process_run(batch, 0, 3, "in")
+        task.process_run(batch, 0, "in", 0)
     assert task.positions == {"in": 1}
     assert len(emitted.records) == 1
 
@@ -97,6 +97,17 @@ def test_a_failing_record_keeps_the_position_before_it() -> None:
 def test_skipped_records_count_as_done() -> None:
     task, emitted = make_task(on_deserialization_error="skip")
     batch = [record(10, 1000), record(11, 2000, b"not json"), record(12, 3000)]
-    task.process_run(batch, 0, 3, "in")
+    task.process_run(batch, 0, "in", 0)
     assert task.positions == {"in": 13}
     assert len(emitted.records) == 2
+
+
+def test_a_run_ends_at_the_first_record_of_another_partition() -> None:
+    task, emitted = make_task()
+    other = _DriverRecord("in", 1, 0, 4000, None, b"{}", None)
+    batch = [record(0, 1000), record(1, 2000), other, record(2, 3000)]
+    assert task.process_run(batch, 0, "in", 0) == 2
+    assert task.positions == {"in": 2}
+    assert task.process_run(batch, 3, "in", 0) == 4
+    assert task.positions == {"in": 3}
+    assert len(emitted.records) == 3

@@ -45,6 +45,9 @@ class NodeKind:
     function of the params when that depends on them (a process step with stores)."""
     describe: Callable[[Mapping[str, Any]], str] | None = None
     """Extra text for ``describe``; by default the stores used, or the topics."""
+    event_time: bool = False
+    """The node acts on the task's watermark (windows, event-time timers), so tasks track
+    watermarks and forward them through repartition topics."""
 
     def requires_name(self, params: Mapping[str, Any]) -> bool:
         return self.needs_name(params) if callable(self.needs_name) else self.needs_name

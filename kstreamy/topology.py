@@ -173,6 +173,18 @@ class Topology:
     def sink_topics(self) -> list[str]:
         return sorted({t for n in self.nodes.values() if n.role == "sink" for t in n.topics()})
 
+    def uses_event_time(self) -> bool:
+        """Whether any step acts on watermarks (then every task tracks and forwards them)."""
+        return any(n.node_kind.event_time for n in self.nodes.values())
+
+    def writers_of(self, topic: str) -> list[int]:
+        """Ids of the sub-topologies that write ``topic`` (for a repartition topic: one)."""
+        return [
+            sub.id
+            for sub in self.subtopologies()
+            if any(n.role == "sink" and topic in n.topics() for n in sub.nodes)
+        ]
+
     def validate(self) -> None:
         if not self.sources():
             raise TopologyError("the topology has no source: call app.stream(topic) first")

@@ -8,6 +8,7 @@ At-least-once uses the same path, so both guarantees share one tested code path.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from kstreamy.state.store import KeyValueStore
@@ -27,6 +28,10 @@ class StoreTransaction:
         self.changelog_topic = changelog_topic
         self.partition = partition
         self._pending: dict[bytes, bytes | None] = {}
+        # Pending keys in order, built by the first range scan and then kept up to date, so
+        # window and session stores can scan per record without re-sorting the whole buffer.
+        self._sorted: list[bytes] | None = None
+        self._unsorted: list[bytes] = []  # keys added since the last scan
 
     @property
     def dirty(self) -> bool:
@@ -48,9 +53,13 @@ class StoreTransaction:
     def put(self, key: bytes, value: bytes) -> None:
         if value is None:
             raise TypeError("put() needs a value; use delete() to remove a key")
+        if self._sorted is not None and key not in self._pending:
+            self._unsorted.append(key)
         self._pending[key] = value
 
     def delete(self, key: bytes) -> None:
+        if self._sorted is not None and key not in self._pending:
+            self._unsorted.append(key)
         self._pending[key] = None
 
     def items(
@@ -61,12 +70,25 @@ class StoreTransaction:
         The buffered part is copied when the call is made, so writes during the scan do not
         disturb it.
         """
-        buffered = sorted(
-            (k, v)
-            for k, v in self._pending.items()
-            if (start is None or k >= start) and (end is None or k < end)
-        )
+        keys = self._sorted_keys()
+        lo = 0 if start is None else bisect_left(keys, start)
+        hi = len(keys) if end is None else bisect_left(keys, end, lo)
+        pending = self._pending
+        buffered = [(k, pending[k]) for k in keys[lo:hi]]
         return _merge(iter(self.store.items(start, end)), buffered)
+
+    def _sorted_keys(self) -> list[bytes]:
+        keys = self._sorted
+        if keys is None:
+            keys = self._sorted = sorted(self._pending)
+            self._unsorted = []
+        elif self._unsorted:
+            # Two sorted runs: Timsort merges them in linear time.
+            self._unsorted.sort()
+            keys += self._unsorted
+            keys.sort()
+            self._unsorted = []
+        return keys
 
     def pending_changelog(self) -> list[tuple[bytes, bytes | None]]:
         """One record per dirty key, in first-write order; None is a tombstone.
@@ -86,11 +108,16 @@ class StoreTransaction:
         if not self._pending:
             return
         self.store.write_batch(self._pending.items())
-        self._pending = {}
+        self._clear()
 
     def discard(self) -> None:
         """Drop the buffer: the transaction these writes belonged to was aborted."""
+        self._clear()
+
+    def _clear(self) -> None:
         self._pending = {}
+        self._sorted = None
+        self._unsorted = []
 
     def __repr__(self) -> str:
         return (

@@ -169,6 +169,28 @@ def test_items_is_unaffected_by_writes_during_scan(tx: StoreTransaction) -> None
     assert seen == [b"a", b"b", b"c", b"e"]
 
 
+def test_scans_see_keys_written_after_an_earlier_scan(tx: StoreTransaction) -> None:
+    # The buffer keeps its keys sorted after the first scan; later writes must join them.
+    assert list(tx.items(b"b", b"d")) == [(b"c", b"C0")]
+    tx.put(b"bb", b"1")
+    tx.delete(b"c")
+    tx.put(b"b", b"2")
+    assert list(tx.items(b"b", b"d")) == [(b"b", b"2"), (b"bb", b"1")]
+    tx.put(b"c", b"3")  # already buffered (as a deletion): no duplicate in the scan
+    tx.put(b"a0", b"4")
+    assert list(tx.items()) == [
+        (b"a", b"A0"),
+        (b"a0", b"4"),
+        (b"b", b"2"),
+        (b"bb", b"1"),
+        (b"c", b"3"),
+        (b"e", b"E0"),
+    ]
+    tx.discard()
+    tx.put(b"d", b"5")
+    assert list(tx.items()) == [(b"a", b"A0"), (b"c", b"C0"), (b"d", b"5"), (b"e", b"E0")]
+
+
 def _model_scan(
     model: dict[bytes, bytes], start: bytes | None, end: bytes | None
 ) -> list[tuple[bytes, bytes]]:

@@ -1,0 +1,304 @@
+"""Watermarks: how far event time has progressed for a task.
+
+A watermark ``W`` (integer ms) says "records with event time before ``W`` are not expected any
+more". Windows close and event-time timers fire when the watermark passes them.
+
+* :class:`PartitionWatermarks` tracks the input partitions a task reads from source topics:
+  per partition, the largest event time seen minus that topic's ``max_out_of_orderness``
+  (Flink's bounded-out-of-orderness strategy); the task's watermark is the minimum over its
+  partitions, so one slow partition holds the others back, as in Flink and Kafka Streams.
+* A partition that has had no record for ``idle_timeout`` (wall clock) is *idle* and stops
+  holding the watermark back until a record arrives on it again (Flink's ``withIdleness``).
+  A record that then arrives behind the watermark is late: the watermark never goes back.
+* :class:`UpstreamWatermarks` is the same minimum over the upstream tasks that write into a
+  repartition topic, fed by control records (:mod:`kstreamy.time.control`).
+* :class:`TaskWatermark` combines a task's sources.
+
+Until every non-idle input has data the watermark is :data:`NO_WATERMARK`, far below any real
+time, so nothing closes early just because one partition started first.
+
+Where kstreamy differs:
+
+* Flink's bounded-out-of-orderness generator emits ``max - bound - 1``: its watermark means
+  "nothing at or before W will come". kstreamy's is ``max - bound`` and means "nothing before
+  W", so that with a zero bound the watermark is exactly Kafka Streams' stream time (the
+  largest timestamp seen), and window close rules read like Kafka Streams'.
+* Kafka Streams has no idleness: its stream time is per task and only moves with records
+  (``max.task.idle.ms`` only delays processing to align partitions). kstreamy takes the
+  minimum over partitions like Flink, which is why it needs idleness.
+* When every input is idle the watermark stays where it is (it neither jumps forward nor
+  back), as in Flink.
+* Watermarks are kept with the task's checkpoint (:meth:`to_dict`), so a restart does not
+  re-open windows that were already closed and emitted. Idleness is not kept: after a restart
+  every partition is active again until the timeout passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+__all__ = [
+    "NO_WATERMARK",
+    "PartitionWatermarks",
+    "TaskWatermark",
+    "UpstreamWatermarks",
+    "WatermarkSource",
+]
+
+NO_WATERMARK = -(1 << 63)
+"""The watermark before any input has data: below every representable event time."""
+
+_FORMAT = 1
+
+
+class _Partition:
+    __slots__ = ("idle", "last_active", "max_event", "ooo", "touched")
+
+    def __init__(self, ooo: int) -> None:
+        self.max_event: int | None = None
+        self.ooo = ooo
+        self.idle = False
+        self.touched = False
+        self.last_active: int | None = None
+
+
+class PartitionWatermarks:
+    """The watermark of one task's source partitions.
+
+    ``max_out_of_orderness_ms`` is one bound for every topic or a mapping topic -> bound
+    (topics not in the mapping get 0). ``idle_timeout_ms`` None means a partition is never
+    considered idle.
+    """
+
+    def __init__(
+        self,
+        partitions: Iterable[tuple[str, int]],
+        max_out_of_orderness_ms: int | Mapping[str, int] = 0,
+        idle_timeout_ms: int | None = None,
+    ) -> None:
+        if idle_timeout_ms is not None and idle_timeout_ms <= 0:
+            raise ValueError(f"idle_timeout_ms must be positive or None, got {idle_timeout_ms}")
+        self.idle_timeout_ms = idle_timeout_ms
+        self._by_topic: dict[str, dict[int, _Partition]] = {}
+        self._all: list[_Partition] = []
+        for topic, partition in partitions:
+            if isinstance(max_out_of_orderness_ms, Mapping):
+                ooo = max_out_of_orderness_ms.get(topic, 0)
+            else:
+                ooo = max_out_of_orderness_ms
+            if ooo < 0:
+                raise ValueError(f"max_out_of_orderness of {topic!r} must be >= 0, got {ooo}")
+            state = _Partition(ooo)
+            self._by_topic.setdefault(topic, {})[partition] = state
+            self._all.append(state)
+        self._watermark = NO_WATERMARK
+        self._dirty = True
+
+    def observe(self, topic: str, partition: int, event_ms: int) -> None:
+        """Note a record's event time (called per record: a few attribute updates)."""
+        try:
+            state = self._by_topic[topic][partition]
+        except KeyError:
+            raise KeyError(f"{topic}[{partition}] is not an input partition of this task") from None
+        state.touched = True
+        if state.idle:
+            state.idle = False
+            self._dirty = True
+        previous = state.max_event
+        if previous is None or event_ms > previous:
+            state.max_event = event_ms
+            self._dirty = True
+
+    def on_wall_clock(self, now_ms: int) -> None:
+        """Mark partitions without records for ``idle_timeout_ms`` as idle.
+
+        Call it periodically (each poll loop iteration is fine); activity is sampled per call,
+        so idleness is detected within one call interval of the timeout.
+        """
+        timeout = self.idle_timeout_ms
+        if timeout is None:
+            return
+        for state in self._all:
+            if state.touched or state.last_active is None:
+                state.touched = False
+                state.last_active = now_ms
+            elif not state.idle and now_ms - state.last_active >= timeout:
+                state.idle = True
+                self._dirty = True
+
+    def current(self) -> int:
+        """The task's watermark in ms; never decreases."""
+        if self._dirty:
+            self._dirty = False
+            low = None
+            for state in self._all:
+                if state.idle:
+                    continue
+                if state.max_event is None:
+                    low = NO_WATERMARK
+                    break
+                mark = state.max_event - state.ooo
+                if low is None or mark < low:
+                    low = mark
+            if low is not None and low > self._watermark:
+                self._watermark = low
+        return self._watermark
+
+    def is_idle(self) -> bool:
+        """Whether every partition is idle (a task with no source partitions is)."""
+        return all(state.idle for state in self._all)
+
+    def idle_partitions(self) -> list[tuple[str, int]]:
+        return [
+            (topic, partition)
+            for topic, states in self._by_topic.items()
+            for partition, state in states.items()
+            if state.idle
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly state to keep with the task's checkpoint."""
+        return {
+            "format": _FORMAT,
+            "watermark": self.current(),
+            "partitions": [
+                [topic, partition, state.max_event]
+                for topic, states in sorted(self._by_topic.items())
+                for partition, state in sorted(states.items())
+            ],
+        }
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        """Resume from :meth:`to_dict`; partitions this task no longer reads are ignored."""
+        _check_format(data)
+        for topic, partition, max_event in data.get("partitions", []):
+            state = self._by_topic.get(topic, {}).get(partition)
+            if state is None or max_event is None:
+                continue
+            if state.max_event is None or max_event > state.max_event:
+                state.max_event = int(max_event)
+        self._watermark = max(self._watermark, int(data["watermark"]))
+        self._dirty = True
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        partitions: Iterable[tuple[str, int]],
+        max_out_of_orderness_ms: int | Mapping[str, int] = 0,
+        idle_timeout_ms: int | None = None,
+    ) -> PartitionWatermarks:
+        marks = cls(partitions, max_out_of_orderness_ms, idle_timeout_ms)
+        marks.load_dict(data)
+        return marks
+
+
+class UpstreamWatermarks:
+    """The watermark of one repartition topic partition: the minimum over the upstream tasks
+    writing into it, from their control records.
+
+    ``upstream_tasks`` are the ids of every task of the upstream sub-topology (one per
+    partition of its inputs, known from the topic plan). Until each one has reported, or said
+    it is idle, the watermark stays at :data:`NO_WATERMARK`.
+    """
+
+    def __init__(self, upstream_tasks: Iterable[str]) -> None:
+        self._marks: dict[str, int | None] = dict.fromkeys(upstream_tasks)
+        if not self._marks:
+            raise ValueError("a repartition topic needs at least one upstream task")
+        self._idle: set[str] = set()
+        self._watermark = NO_WATERMARK
+        self.unknown_tasks: set[str] = set()
+        """Producers that are not in the topic plan (say, from an older deployment with a
+        different partition count); their control records are ignored."""
+
+    def observe(self, task_id: str, watermark_ms: int, idle: bool = False) -> None:
+        """Apply one control record."""
+        if task_id not in self._marks:
+            self.unknown_tasks.add(task_id)
+            return
+        previous = self._marks[task_id]
+        # A restarted upstream task may report an older watermark; progress never goes back.
+        if previous is None or watermark_ms > previous:
+            self._marks[task_id] = watermark_ms
+        if idle:
+            self._idle.add(task_id)
+        else:
+            self._idle.discard(task_id)
+
+    def current(self) -> int:
+        low = None
+        for task_id, mark in self._marks.items():
+            if task_id in self._idle:
+                continue
+            if mark is None:
+                low = NO_WATERMARK
+                break
+            if low is None or mark < low:
+                low = mark
+        if low is not None and low > self._watermark:
+            self._watermark = low
+        return self._watermark
+
+    def is_idle(self) -> bool:
+        return len(self._idle) == len(self._marks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "watermark": self.current(),
+            "upstream": {task: mark for task, mark in sorted(self._marks.items())},
+        }
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        _check_format(data)
+        for task_id, mark in data.get("upstream", {}).items():
+            if task_id in self._marks and mark is not None:
+                previous = self._marks[task_id]
+                if previous is None or mark > previous:
+                    self._marks[task_id] = int(mark)
+        self._watermark = max(self._watermark, int(data["watermark"]))
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], upstream_tasks: Iterable[str]
+    ) -> UpstreamWatermarks:
+        marks = cls(upstream_tasks)
+        marks.load_dict(data)
+        return marks
+
+
+class WatermarkSource(Protocol):
+    def current(self) -> int: ...
+
+    def is_idle(self) -> bool: ...
+
+
+class TaskWatermark:
+    """A task's watermark: the minimum over its non-idle sources (source partitions and
+    repartition topics); stays put while all are idle; never decreases."""
+
+    def __init__(self, sources: Iterable[WatermarkSource]) -> None:
+        self.sources = list(sources)
+        self._watermark = NO_WATERMARK
+
+    def current(self) -> int:
+        low = None
+        for source in self.sources:
+            if source.is_idle():
+                continue
+            mark = source.current()
+            if low is None or mark < low:
+                low = mark
+        if low is not None and low > self._watermark:
+            self._watermark = low
+        return self._watermark
+
+    def is_idle(self) -> bool:
+        return all(source.is_idle() for source in self.sources)
+
+
+def _check_format(data: Mapping[str, Any]) -> None:
+    if data.get("format") != _FORMAT:
+        raise ValueError(f"unsupported watermark state format {data.get('format')!r}")

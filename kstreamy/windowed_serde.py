@@ -1,0 +1,119 @@
+"""Serdes for the keys of windowed results (:class:`~kstreamy.windows.Windowed`).
+
+Three output formats, chosen per sink:
+
+* :class:`TimeWindowedSerde` (tumbling, hopping, sliding): the inner key's bytes followed by
+  the window start as an 8-byte big-endian signed integer (ms). This is byte for byte Kafka
+  Streams' ``TimeWindowedSerializer``, so a Java consumer can read kstreamy's output with
+  ``TimeWindowedDeserializer`` and the same window size. Like Kafka Streams, the end is not
+  written: the reader must know the window size (end = start + size; for sliding windows the
+  size is the time difference and the end is inclusive).
+* :class:`SessionWindowedSerde`: inner key bytes, then the end, then the start (8 bytes each,
+  big-endian signed), which is Kafka Streams' ``SessionWindowedSerializer`` layout.
+* :class:`WindowedJsonSerde`: ``{"key": ..., "start": s, "end": s, "start_ms": ms, "end_ms": ms}``
+  as UTF-8 JSON (seconds for people, exact milliseconds for programs), for consumers that are
+  not Kafka Streams and want to read the window without knowing the window size.
+
+These are wire formats for output topics. Window *stores* use a different, order-preserving
+layout (see :mod:`kstreamy.state.window_store`).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from kstreamy.errors import SerdeError
+from kstreamy.serde import JsonSerde, Serde, resolve_serde
+from kstreamy.windows import Windowed
+
+__all__ = ["SessionWindowedSerde", "TimeWindowedSerde", "WindowedJsonSerde"]
+
+_LONG = struct.Struct(">q")
+_TWO_LONGS = struct.Struct(">qq")
+
+
+def _inner_bytes(inner: Serde, value: Any) -> bytes:
+    if not isinstance(value, Windowed):
+        raise SerdeError(f"windowed serde expects a Windowed key, got {type(value).__name__}")
+    raw = inner.serialize(value.key)
+    return b"" if raw is None else raw
+
+
+class TimeWindowedSerde:
+    """Inner key bytes + 8-byte big-endian window start (Kafka Streams compatible)."""
+
+    def __init__(self, inner: str | Serde, window_size_ms: int) -> None:
+        if window_size_ms <= 0:
+            raise ValueError(f"window_size_ms must be positive, got {window_size_ms}")
+        self.inner = resolve_serde(inner)
+        self.window_size_ms = window_size_ms
+        self.name = f"time-windowed({self.inner.name})"
+
+    def serialize(self, value: Any) -> bytes | None:
+        if value is None:
+            return None
+        return _inner_bytes(self.inner, value) + _LONG.pack(value.start_ms)
+
+    def deserialize(self, data: bytes | None) -> Any:
+        if data is None:
+            return None
+        if len(data) < _LONG.size:
+            raise SerdeError(f"time-windowed key needs at least 8 bytes, got {len(data)}")
+        (start,) = _LONG.unpack_from(data, len(data) - _LONG.size)
+        key = self.inner.deserialize(data[: -_LONG.size])
+        return Windowed.from_ms(key, start, start + self.window_size_ms)
+
+
+class SessionWindowedSerde:
+    """Inner key bytes + 8-byte end + 8-byte start (Kafka Streams' session key layout)."""
+
+    def __init__(self, inner: str | Serde) -> None:
+        self.inner = resolve_serde(inner)
+        self.name = f"session-windowed({self.inner.name})"
+
+    def serialize(self, value: Any) -> bytes | None:
+        if value is None:
+            return None
+        return _inner_bytes(self.inner, value) + _TWO_LONGS.pack(value.end_ms, value.start_ms)
+
+    def deserialize(self, data: bytes | None) -> Any:
+        if data is None:
+            return None
+        if len(data) < _TWO_LONGS.size:
+            raise SerdeError(f"session-windowed key needs at least 16 bytes, got {len(data)}")
+        end, start = _TWO_LONGS.unpack_from(data, len(data) - _TWO_LONGS.size)
+        key = self.inner.deserialize(data[: -_TWO_LONGS.size])
+        return Windowed.from_ms(key, start, end)
+
+
+class WindowedJsonSerde:
+    """The window as a JSON object; the key must be JSON-able.
+
+    Reads objects with ``start_ms``/``end_ms`` (exact) or only ``start``/``end`` (seconds).
+    """
+
+    name = "windowed-json"
+
+    def __init__(self) -> None:
+        self._json = JsonSerde()
+
+    def serialize(self, value: Any) -> bytes | None:
+        if value is None:
+            return None
+        if not isinstance(value, Windowed):
+            raise SerdeError(f"windowed serde expects a Windowed key, got {type(value).__name__}")
+        return self._json.serialize(
+            {"key": value.key, "start_ms": value.start_ms, "end_ms": value.end_ms} | value.to_dict()
+        )
+
+    def deserialize(self, data: bytes | None) -> Any:
+        if data is None:
+            return None
+        obj = self._json.deserialize(data)
+        try:
+            if "start_ms" in obj:
+                return Windowed.from_ms(obj["key"], int(obj["start_ms"]), int(obj["end_ms"]))
+            return Windowed.from_dict(obj)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SerdeError(f"not a windowed JSON key: {data[:80]!r}") from exc

@@ -21,6 +21,7 @@ from kstreamy.runtime.time_hook import TimeListener
 from kstreamy.topology import Node, StoreSpec, SubTopology
 
 if TYPE_CHECKING:
+    from kstreamy.runtime.task_clock import TaskClock
     from kstreamy.state.task_state import TaskState
     from kstreamy.state.transaction import StoreTransaction
 
@@ -71,9 +72,11 @@ def compile_subtopology(
     emitter: Emitter,
     stores: dict[str, StoreSpec] | None = None,
     state: TaskState | None = None,
+    clock: TaskClock | None = None,
 ) -> CompiledTask:
-    """Compile the nodes of ``sub`` for one task; stateful nodes bind to ``state``."""
-    compiler = Compiler(sub, ctx, emitter, stores or {}, state)
+    """Compile the nodes of ``sub`` for one task; stateful nodes bind to ``state``, nodes that
+    act on event time subscribe to ``clock``."""
+    compiler = Compiler(sub, ctx, emitter, stores or {}, state, clock)
     for node in reversed(sub.nodes):  # children before parents: each closure holds its children
         compiler.compiled[node.name] = compiler.compile(node)
     entries = {n.name: compiler.compiled[n.name] for n in sub.nodes if n.role == "source"}
@@ -90,11 +93,13 @@ class Compiler:
         emitter: Emitter,
         stores: dict[str, StoreSpec],
         state: TaskState | None,
+        clock: TaskClock | None = None,
     ) -> None:
         self.ctx = ctx
         self.emitter = emitter
         self.stores = stores
         self.state = state
+        self._clock = clock
         self.compiled: dict[str, Forward] = {}
         self.on_open: list[Callable[[], None]] = []
         self.on_close: list[Callable[[], None]] = []
@@ -103,6 +108,13 @@ class Compiler:
         for node in sub.nodes:
             for parent in node.parents:
                 self._children[parent].append(node)
+
+    @property
+    def clock(self) -> TaskClock:
+        """The task's event-time clock, for nodes whose kind says ``event_time=True``."""
+        if self._clock is None:
+            raise TopologyError("this task has no event-time clock (no step uses event time)")
+        return self._clock
 
     def children_of(self, node: Node) -> list[Node]:
         return self._children[node.name]

@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from kstreamy.errors import RecordError
+from kstreamy.errors import KStreamyError, RecordError
 from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
 from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.runtime.record_errors import RecordErrorHandler
+from kstreamy.runtime.task_clock import METADATA_KEY as CLOCK_METADATA
+from kstreamy.runtime.task_clock import TaskClock, TimePlan, task_id
 from kstreamy.runtime.time_hook import TimeListener
 from kstreamy.serde import fast_paths, is_identity
 from kstreamy.state.task_state import TaskState
+from kstreamy.time.control import decode_watermark
 from kstreamy.topology import StoreSpec, SubTopology
 
 _NO_TIME = -(2**63)
@@ -47,6 +50,7 @@ class _Source:
         "fast_key",
         "fast_value",
         "timestamp",
+        "watermarks",
     )
 
     def __init__(
@@ -55,7 +59,10 @@ class _Source:
         value_serde: Any,
         timestamp: Callable[[Any, Any, float], float] | None,
         entry: Callable[[Any, Any], None],
+        watermarks: bool = False,
     ) -> None:
+        self.watermarks = watermarks
+        """A repartition topic that carries watermark control records between records."""
         self.deserialize_key = key_serde.deserialize
         self.deserialize_value = value_serde.deserialize
         self.fast_key = _first_try(key_serde)
@@ -72,10 +79,6 @@ def _first_try(serde: Any) -> Callable[[bytes | None], Any] | None:
     return fast_paths(serde)[1] or serde.deserialize
 
 
-def task_id(subtopology: int, partition: int) -> str:
-    return f"{subtopology}_{partition}"
-
-
 class Task:
     def __init__(
         self,
@@ -85,6 +88,7 @@ class Task:
         errors: RecordErrorHandler,
         stores: dict[str, StoreSpec] | None = None,
         state: TaskState | None = None,
+        time_plan: TimePlan | None = None,
     ) -> None:
         self.id = task_id(sub.id, partition)
         self.subtopology = sub
@@ -93,7 +97,8 @@ class Task:
         self.state = state
         self._errors = errors
         self._opened = False
-        compiled = compile_subtopology(sub, self.ctx, emitter, stores, state)
+        self.clock = None if time_plan is None else self._start_clock(time_plan, emitter)
+        compiled = compile_subtopology(sub, self.ctx, emitter, stores, state, self.clock)
         self._on_open = compiled.on_open
         self._on_close = compiled.on_close
         entries = compiled.entries
@@ -102,6 +107,8 @@ class Task:
         self.stream_times: dict[str, int] = {}
         """Per input topic (of this task's partition): the largest event time seen, in ms."""
         self._time_listeners: list[TimeListener] = list(compiled.time_listeners)
+        if self.clock is not None:
+            self._time_listeners.insert(0, self.clock)
         self._sources: dict[str, _Source] = {}
         for node in sub.nodes:
             if node.role != "source":
@@ -111,9 +118,25 @@ class Task:
                 node.params["value_serde"],
                 node.params.get("timestamp"),
                 entries[node.name],
+                bool(node.params.get("internal")) and self.clock is not None,
             )
             for topic in node.params["topics"]:
                 self._sources[topic] = source
+
+    def _start_clock(self, plan: TimePlan, emitter: Emitter) -> TaskClock:
+        clock = TaskClock(self.id, self.partition, self.subtopology, plan, emitter)
+        state = self.state
+        if state is not None:
+            saved = state.metadata.get(CLOCK_METADATA)
+            if isinstance(saved, dict):
+                clock.load_dict(saved)
+
+            def keep() -> None:
+                state.metadata[CLOCK_METADATA] = clock.to_dict()
+                state.metadata_changed()
+
+            clock.on_change = keep
+        return clock
 
     def open(self) -> None:
         """Called once the task's stores are restored, before its first record."""
@@ -150,6 +173,7 @@ class Task:
         fast_value = source.fast_value
         extract = source.timestamp
         entry = source.entry
+        watermarks = source.watermarks
         handle = self._errors.handle
         stream_time = self.stream_times.get(topic, _NO_TIME)
         record = None
@@ -167,6 +191,8 @@ class Task:
                 ctx.timestamp_ms = timestamp_ms = record.timestamp()[1]
                 raw_key = record.key()
                 raw_value = record.value()
+                if raw_value is None and watermarks and self._control(topic, record):
+                    continue
                 # The fast path is a bare C function; when it raises, the serde's own method
                 # gives the right value (a tombstone) or the error that names the problem.
                 try:
@@ -207,6 +233,21 @@ class Task:
             self.positions[topic] = records[end - 1].offset() + 1
         self.stream_times[topic] = stream_time
         return end
+
+    def _control(self, topic: str, record: Any) -> bool:
+        """A watermark control record is for the clock, never for user code."""
+        try:
+            control = decode_watermark(record.headers())
+        except ValueError as exc:
+            raise KStreamyError(
+                f"unreadable watermark control record at topic={topic} "
+                f"partition={self.partition} offset={record.offset()}: {exc}"
+            ) from exc
+        if control is None:
+            return False
+        assert self.clock is not None
+        self.clock.on_control(topic, control)
+        return True
 
     # -- the time hook ---------------------------------------------------------------------
 

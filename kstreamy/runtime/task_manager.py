@@ -24,6 +24,7 @@ from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.task import Task, task_id
+from kstreamy.runtime.task_clock import time_plan
 from kstreamy.runtime.topic_plan import TopicPlan
 from kstreamy.state.state_manager import StateManager
 from kstreamy.topology import SubTopology, Topology
@@ -86,12 +87,18 @@ class TaskManager:
         assert clients is not None
         tid = task_id(sub.id, partition)
         specs = {name: self.topology.stores[name] for name in sub.store_names}
+        times = time_plan(
+            self.topology, sub, self.plan.partitions.__getitem__, self._repartition_partitions
+        )
         if not specs:
-            return Task(sub, partition, clients.emitter, clients.errors)
+            return Task(sub, partition, clients.emitter, clients.errors, time_plan=times)
         state, restore_plan = self.state_manager.open(tid, partition, specs)
-        task = Task(sub, partition, clients.emitter, clients.errors, specs, state)
+        task = Task(sub, partition, clients.emitter, clients.errors, specs, state, times)
         clients.restorer.add(task, restore_plan)
         return task
+
+    def _repartition_partitions(self, topic: str) -> int:
+        return self.plan.internal[topic][0]
 
     def activate(self, task: Task) -> None:
         """The task's stores are ready: open it and start reading all its input partitions."""

@@ -15,9 +15,11 @@ from kstreamy.processor import StoreView
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.task import Task, task_id
+from kstreamy.runtime.task_clock import time_plan
 from kstreamy.serde import Serde, resolve_serde
 from kstreamy.state.memory_store import InMemoryStore
 from kstreamy.state.task_state import TaskState
+from kstreamy.time.watermarks import NO_WATERMARK
 
 if TYPE_CHECKING:
     from kstreamy.app import App
@@ -92,8 +94,11 @@ class TestDriver:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, app: App, wall_clock: float = 0.0) -> None:
+    def __init__(self, app: App, wall_clock: float = 0.0, partitions: int = 1) -> None:
         self.app = app
+        self.partitions = partitions
+        """Partitions of every topic, as far as watermarks across repartition topics go: each
+        downstream task waits for the watermarks of this many upstream tasks."""
         self.wall_clock_ms = int(wall_clock * 1000)
         """The driver's wall clock (ms since the epoch): it moves only by advance_wall_clock."""
         app.topology.validate()
@@ -202,7 +207,10 @@ class TestDriver:
                 {name: InMemoryStore(name) for name in specs},
                 checkpoint=None,
             )
-            task = Task(sub, partition, self._emitter, self._errors, specs, state)
+            times = time_plan(
+                self.app.topology, sub, lambda _sub: self.partitions, lambda _t: self.partitions
+            )
+            task = Task(sub, partition, self._emitter, self._errors, specs, state, times)
             task.open()
             self._tasks[tid] = task
         return self._tasks[tid]
@@ -221,6 +229,14 @@ class TestDriver:
             if task.state is not None:
                 task.state.apply()
         self._drain()
+
+    def watermarks(self) -> dict[str, float | None]:
+        """Task id -> its current watermark in seconds (None before every input has data)."""
+        return {
+            tid: (None if task.clock.current == NO_WATERMARK else task.clock.current / 1000)
+            for tid, task in sorted(self._tasks.items())
+            if task.clock is not None
+        }
 
     def store(self, name: str, partition: int = 0) -> StoreView:
         """A typed view of a store of the task on ``partition``, to inspect (or seed) state."""

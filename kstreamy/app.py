@@ -45,20 +45,43 @@ class App:
         value_serde: str | Serde = "bytes",
         timestamp: TimestampExtractor | None = None,
         name: str | None = None,
+        max_out_of_orderness: float = 0.0,
+        idle_timeout: float | None = None,
     ) -> Stream:
         """Read one or more topics as a stream.
 
         ``timestamp(key, value, record_ts)`` returns the event time in seconds; by default the
         Kafka record timestamp is used. Output records carry the event time of their input.
+
+        Event time (windows, event-time timers) follows each input partition's watermark: the
+        largest event time seen minus ``max_out_of_orderness`` seconds. A partition without
+        records for ``idle_timeout`` seconds (wall clock) stops holding the watermark back
+        until it has records again; None (default) waits for every partition, as Kafka
+        Streams does.
         """
         topics = [topic] if isinstance(topic, str) else list(topic)
         if not topics or not all(isinstance(t, str) and t for t in topics):
             raise TopologyError(f"stream() needs topic names, got {topic!r}")
         if timestamp is not None and not callable(timestamp):
             raise TopologyError("timestamp must be a function (key, value, record_ts) -> seconds")
+        if not isinstance(max_out_of_orderness, (int, float)) or max_out_of_orderness < 0:
+            raise TopologyError(
+                f"max_out_of_orderness must be seconds >= 0, got {max_out_of_orderness!r}"
+            )
+        if idle_timeout is not None and (
+            not isinstance(idle_timeout, (int, float)) or idle_timeout <= 0
+        ):
+            raise TopologyError(f"idle_timeout must be seconds > 0 or None, got {idle_timeout!r}")
         key = resolve_serde(key_serde)
         value = resolve_serde(value_serde)
-        params = {"topics": topics, "key_serde": key, "value_serde": value, "timestamp": timestamp}
+        params = {
+            "topics": topics,
+            "key_serde": key,
+            "value_serde": value,
+            "timestamp": timestamp,
+            "max_out_of_orderness": float(max_out_of_orderness),
+            "idle_timeout": None if idle_timeout is None else float(idle_timeout),
+        }
         node = self.topology.add("source", [], params, name)
         return Stream(self.topology, node.name, key, value)
 

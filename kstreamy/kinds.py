@@ -237,3 +237,24 @@ register(
         needs_name=lambda params: bool(params.get("stores")),
     )
 )
+
+
+def _window_description(params: Mapping[str, Any]) -> str:
+    mode = "final" if params.get("emit_final") else "updates"
+    late = f", late -> {params['late_topic']}" if params.get("late_topic") else ""
+    return f"stores: [{params['store']}], windows: {params['windows']!r}, emit: {mode}{late}"
+
+
+register(
+    NodeKind(
+        "window_aggregate",
+        "kstreamy.runtime.window_node:compile_window_aggregate",
+        "store, windows (Tumbling/Hopping/Sliding/Session), fold ('count'/'reduce'/'aggregate'), "
+        "reducer or initializer+aggregator(+merger for sessions), emit_final, late_topic",
+        store_params=("store",),
+        topic_param=None,
+        needs_name=True,
+        describe=_window_description,
+        event_time=True,
+    )
+)

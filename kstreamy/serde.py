@@ -230,11 +230,15 @@ def resolve_serde(spec: str | Serde | None, default: str = "bytes") -> Serde:
     """Accept a serde name or instance; names are checked at build time, not at first record."""
     if spec is None:
         spec = default
+    if spec == "windowed-json":
+        from kstreamy.windowed_serde import WindowedJsonSerde
+
+        return WindowedJsonSerde()
     if isinstance(spec, str):
         try:
             return _BY_NAME[spec]()
         except KeyError:
-            known = ", ".join(sorted([*_BY_NAME, "avro (AvroSerde(schema))"]))
+            known = ", ".join(sorted([*_BY_NAME, "windowed-json", "avro (AvroSerde(schema))"]))
             raise ConfigError(f"unknown serde {spec!r}; known: {known}") from None
     if isinstance(spec, Serde):
         return spec

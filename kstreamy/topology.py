@@ -25,13 +25,20 @@ from kstreamy.serde import resolve_serde
 
 @dataclasses.dataclass(frozen=True)
 class StoreSpec:
-    """A named key-value store: where it lives and how its keys and values are encoded."""
+    """A named store: where it lives and how its keys and values are encoded.
+
+    ``kind`` says how the store lays out its bytes: ``key_value`` (the key's bytes), ``window``
+    and ``session`` (see :mod:`kstreamy.state.window_store`), ``timers``. Every kind is a byte
+    key-value store underneath, changelogged and restored the same way; the kind tells readers
+    (savepoints, queries) how to decode it.
+    """
 
     name: str
     key_serde: Any
     value_serde: Any
     backend: str = "rocksdb"  # or "memory"
     changelog: bool = True
+    kind: str = "key_value"
 
     def __post_init__(self) -> None:
         # Serdes may be given by name ("str", "json", ...), as everywhere else in the API.

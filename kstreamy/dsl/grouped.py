@@ -6,9 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from kstreamy.dsl.table import Table
+from kstreamy.dsl.windowed import WindowedGroupedStream
 from kstreamy.errors import TopologyError
 from kstreamy.serde import Serde, resolve_serde
 from kstreamy.topology import StoreSpec, Topology
+from kstreamy.windows import Hopping, Session, Sliding, Tumbling, WindowDefinition
 
 
 class GroupedStream:
@@ -41,6 +43,22 @@ class GroupedStream:
         )
         node = self._topology.add(kind, [self.node], {**params, "store": store_name}, store_name)
         return Table(self._topology, node.name, self.key_serde, value_serde, store_name)
+
+    def window(
+        self, windows: WindowDefinition, late_topic: str | None = None
+    ) -> WindowedGroupedStream:
+        """Aggregate per key and event-time window (Tumbling, Hopping, Sliding, Session).
+
+        Records behind the watermark past the window's grace are late: counted and logged, or
+        written to ``late_topic`` as read, with headers naming the window and the watermark.
+        """
+        if not isinstance(windows, (Tumbling, Hopping, Sliding, Session)):
+            raise TopologyError(
+                f"window() needs Tumbling, Hopping, Sliding or Session, got {windows!r}"
+            )
+        return WindowedGroupedStream(
+            self._topology, self.node, self.key_serde, self.value_serde, windows, late_topic
+        )
 
     def count(
         self,

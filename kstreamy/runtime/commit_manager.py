@@ -94,7 +94,7 @@ class CommitManager:
             commit=lambda: self._commit_offsets(tasks),
             apply_state=lambda: self._apply(tasks),
             write_checkpoints=lambda: [s.write_checkpoint() for s in states],
-            discard=lambda: [s.discard() for s in states],
+            discard=lambda: [t.discard() for t in tasks],
         )
         started = time.perf_counter()
         result = sequence.run()
@@ -104,6 +104,7 @@ class CommitManager:
 
     def _produce_changelogs(self, tasks: list[Task]) -> None:
         for task in tasks:
+            task.prepare_commit()
             state = task.state
             if state is None or not state.dirty:
                 continue

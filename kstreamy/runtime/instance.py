@@ -315,8 +315,7 @@ class Instance:
             return
         self.metrics.transactions_aborted += 1
         for task in tasks:
-            if task.state is not None:
-                task.state.discard()
+            task.discard()
             self._tasks.rewind(task)
 
     def _commit_before_revoke(self) -> bool:

@@ -14,3 +14,5 @@ class Metrics:
     commit_seconds_total: float = 0.0
     transactions_aborted: int = 0
     rebalances: int = 0
+    late_records_dropped: int = 0
+    late_records_routed: int = 0

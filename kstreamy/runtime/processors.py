@@ -17,6 +17,7 @@ from kstreamy.errors import TopologyError
 from kstreamy.kinds import kind_of
 from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
+from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.time_hook import TimeListener
 from kstreamy.topology import Node, StoreSpec, SubTopology
 
@@ -54,6 +55,10 @@ class CompiledTask:
     on_open: list[Callable[[], None]]
     on_close: list[Callable[[], None]]
     time_listeners: list[TimeListener] = dataclasses.field(default_factory=list)
+    before_commit: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+    """Write what nodes keep in memory into the store transactions (caches of open windows)."""
+    on_discard: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+    """The task's uncommitted writes were dropped: forget what was cached in memory too."""
 
 
 @functools.cache
@@ -73,14 +78,22 @@ def compile_subtopology(
     stores: dict[str, StoreSpec] | None = None,
     state: TaskState | None = None,
     clock: TaskClock | None = None,
+    metrics: Metrics | None = None,
 ) -> CompiledTask:
     """Compile the nodes of ``sub`` for one task; stateful nodes bind to ``state``, nodes that
     act on event time subscribe to ``clock``."""
-    compiler = Compiler(sub, ctx, emitter, stores or {}, state, clock)
+    compiler = Compiler(sub, ctx, emitter, stores or {}, state, clock, metrics)
     for node in reversed(sub.nodes):  # children before parents: each closure holds its children
         compiler.compiled[node.name] = compiler.compile(node)
     entries = {n.name: compiler.compiled[n.name] for n in sub.nodes if n.role == "source"}
-    return CompiledTask(entries, compiler.on_open, compiler.on_close, compiler.time_listeners)
+    return CompiledTask(
+        entries,
+        compiler.on_open,
+        compiler.on_close,
+        compiler.time_listeners,
+        compiler.before_commit,
+        compiler.on_discard,
+    )
 
 
 class Compiler:
@@ -94,8 +107,10 @@ class Compiler:
         stores: dict[str, StoreSpec],
         state: TaskState | None,
         clock: TaskClock | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ctx = ctx
+        self.metrics = metrics if metrics is not None else Metrics()
         self.emitter = emitter
         self.stores = stores
         self.state = state
@@ -104,6 +119,8 @@ class Compiler:
         self.on_open: list[Callable[[], None]] = []
         self.on_close: list[Callable[[], None]] = []
         self.time_listeners: list[TimeListener] = []
+        self.before_commit: list[Callable[[], None]] = []
+        self.on_discard: list[Callable[[], None]] = []
         self._children: dict[str, list[Node]] = {n.name: [] for n in sub.nodes}
         for node in sub.nodes:
             for parent in node.parents:

@@ -40,7 +40,7 @@ class RecordErrorHandler:
         }
         self.dead_letter_topic = dead_letter_topic
         self._emitter = emitter
-        self._metrics = metrics
+        self.metrics = metrics
 
     def handle(
         self,
@@ -56,7 +56,7 @@ class RecordErrorHandler:
         if policy == "fail":
             raise error from exc
         if policy == "skip":
-            self._metrics.records_skipped += 1
+            self.metrics.records_skipped += 1
             log.warning("skipped record: %s", error)
             return
         headers = list(ctx.headers or [])
@@ -74,7 +74,7 @@ class RecordErrorHandler:
             (HEADER_PREFIX + "offset", str(ctx.offset).encode()),
         ]
         self._emitter.emit(self.dead_letter_topic, raw_key, raw_value, ctx.timestamp_ms, headers)
-        self._metrics.records_dead_lettered += 1
+        self.metrics.records_dead_lettered += 1
         log.warning("dead-lettered record to %s: %s", self.dead_letter_topic, error)
 
     @property

@@ -71,6 +71,24 @@ class _Source:
         self.entry = entry
 
 
+def _event_time(
+    extract: Callable[[Any, Any, float], float] | None, key: Any, value: Any, record_ms: int
+) -> int:
+    """The record's event time in ms, from the extractor or the Kafka timestamp; an invalid one
+    is an error the bad-input policy handles (it would move windows and timers wrongly)."""
+    if extract is None:
+        raise ValueError(f"invalid record timestamp {record_ms} (event time needs one >= 0)")
+    try:
+        seconds = extract(key, value, record_ms / 1000)
+    except Exception as exc:
+        raise ValueError(f"the timestamp extractor failed: {type(exc).__name__}: {exc}") from exc
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds:
+        raise ValueError(f"the timestamp extractor returned {seconds!r}, not seconds")
+    if seconds < 0:
+        raise ValueError(f"the timestamp extractor returned a negative time: {seconds!r}")
+    return int(seconds * 1000)
+
+
 def _first_try(serde: Any) -> Callable[[bytes | None], Any] | None:
     """What the hot path calls first: nothing for an identity serde, else its fast path (see
     :func:`kstreamy.serde.fast_paths`) or its deserialize."""
@@ -98,9 +116,13 @@ class Task:
         self._errors = errors
         self._opened = False
         self.clock = None if time_plan is None else self._start_clock(time_plan, emitter)
-        compiled = compile_subtopology(sub, self.ctx, emitter, stores, state, self.clock)
+        compiled = compile_subtopology(
+            sub, self.ctx, emitter, stores, state, self.clock, errors.metrics
+        )
         self._on_open = compiled.on_open
         self._on_close = compiled.on_close
+        self._before_commit = compiled.before_commit
+        self._on_discard = compiled.on_discard
         entries = compiled.entries
         self.positions: dict[str, int] = {}
         """Next offset to consume per input topic: what a commit of this task records."""
@@ -154,6 +176,18 @@ class Task:
         if self.state is not None:
             self.state.close()
 
+    def prepare_commit(self) -> None:
+        """Before a commit: nodes write what they hold in memory into the store buffers."""
+        for hook in self._before_commit:
+            hook()
+
+    def discard(self) -> None:
+        """Drop everything not committed: buffered store writes and what nodes cached."""
+        if self.state is not None:
+            self.state.discard()
+        for hook in self._on_discard:
+            hook()
+
     def process(self, record: RawRecord, topic: str) -> None:
         """Run one input record (read from ``topic``) through the graph."""
         self.process_run([record], 0, topic, record.partition())
@@ -174,6 +208,7 @@ class Task:
         extract = source.timestamp
         entry = source.entry
         watermarks = source.watermarks
+        check_time = self.clock is not None
         handle = self._errors.handle
         stream_time = self.stream_times.get(topic, _NO_TIME)
         record = None
@@ -211,10 +246,15 @@ class Task:
                     except Exception as exc:
                         handle("deserialization", "value", exc, ctx, raw_key, raw_value)
                         continue
+                if extract is not None or (timestamp_ms < 0 and check_time):
+                    try:
+                        timestamp_ms = ctx.timestamp_ms = _event_time(
+                            extract, key, value, timestamp_ms
+                        )
+                    except Exception as exc:
+                        handle("processing", "timestamp", exc, ctx, raw_key, raw_value)
+                        continue
                 try:
-                    if extract is not None:
-                        timestamp_ms = int(extract(key, value, timestamp_ms / 1000) * 1000)
-                        ctx.timestamp_ms = timestamp_ms
                     if timestamp_ms > stream_time:
                         stream_time = timestamp_ms
                     entry(key, value)

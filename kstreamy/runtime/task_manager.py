@@ -144,8 +144,8 @@ class TaskManager:
                 )
             except KafkaException as exc:
                 log.debug("unassigning co-partitioned inputs of %s: %s", task.id, exc)
-        if task.state is not None and not clean:
-            task.state.discard()
+        if not clean:
+            task.discard()
         try:
             task.close()
         except Exception as exc:

@@ -188,6 +188,7 @@ class TestDriver:
                 task = self._task(record.topic(), record.partition())
                 task.process(record, record.topic())
                 task.advance_stream_time()  # each record is its own batch here
+                task.prepare_commit()
                 if task.state is not None:
                     task.state.apply()  # each record is its own commit here
         finally:
@@ -226,6 +227,7 @@ class TestDriver:
         self.wall_clock_ms += int(seconds * 1000)
         for task in list(self._tasks.values()):
             task.advance_wall_clock(self.wall_clock_ms)
+            task.prepare_commit()
             if task.state is not None:
                 task.state.apply()
         self._drain()

@@ -45,9 +45,13 @@ class NodeKind:
     function of the params when that depends on them (a process step with stores)."""
     describe: Callable[[Mapping[str, Any]], str] | None = None
     """Extra text for ``describe``; by default the stores used, or the topics."""
-    event_time: bool = False
+    event_time: bool | Callable[[Mapping[str, Any]], bool] = False
     """The node acts on the task's watermark (windows, event-time timers), so tasks track
-    watermarks and forward them through repartition topics."""
+    watermarks and forward them through repartition topics; a function of the params when that
+    depends on them."""
+
+    def acts_on_time(self, params: Mapping[str, Any]) -> bool:
+        return self.event_time(params) if callable(self.event_time) else self.event_time
 
     def requires_name(self, params: Mapping[str, Any]) -> bool:
         return self.needs_name(params) if callable(self.needs_name) else self.needs_name
@@ -232,9 +236,11 @@ register(
     NodeKind(
         "process",
         f"{_STATEFUL}:compile_process",
-        "function (a ProcessFunction, copied per task), stores, key_serde",
-        store_params=("stores",),
-        needs_name=lambda params: bool(params.get("stores")),
+        "function (a ProcessFunction, copied per task), stores, key_serde, timer_store "
+        "(when the function has on_timer)",
+        store_params=("stores", "timer_store"),
+        needs_name=lambda params: bool(params.get("stores") or params.get("timer_store")),
+        event_time=lambda params: bool(params.get("timer_store")),
     )
 )
 

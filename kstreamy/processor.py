@@ -30,6 +30,11 @@ class ProcessFunction:
     def close(self) -> None:
         """Called when the task is closed (shutdown or partition moved away)."""
 
+    def on_timer(self, timestamp: float, ctx: ProcessorContext) -> None:
+        """Called when a timer registered with ``ctx.timers`` fires, with ``ctx.key`` set to
+        the timer's key (its state is in scope) and ``timestamp`` the timer's time in seconds.
+        Overriding it gives the step a timer store ``<step name>-timers``."""
+
 
 class StoreView:
     """Typed access to a store: keys and values go through the store's serdes."""
@@ -199,6 +204,7 @@ class ProcessorContext:
         self._raw_key_of: Any = _NO_KEY  # the key object _raw_key was made from
         self._raw_key = b""
         self._views: dict[tuple[Any, ...], Any] = {}
+        self._timers: Any = None
 
     # record metadata
     @property
@@ -231,6 +237,19 @@ class ProcessorContext:
         """Make ``key`` current, so the next key_bytes() serializes it afresh."""
         self.key = key
         self._raw_key_of = _NO_KEY
+
+    @property
+    def timers(self) -> Any:
+        """Register and delete timers for the current key (see ``ProcessFunction.on_timer``)."""
+        if self._timers is None:
+            raise AttributeError(
+                "ctx.timers needs a ProcessFunction that overrides on_timer(timestamp, ctx)"
+            )
+        return self._timers
+
+    @timers.setter
+    def timers(self, timers: Any) -> None:
+        self._timers = timers
 
     # state
     def store(self, name: str) -> StoreView:

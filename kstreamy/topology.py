@@ -182,7 +182,7 @@ class Topology:
 
     def uses_event_time(self) -> bool:
         """Whether any step acts on watermarks (then every task tracks and forwards them)."""
-        return any(n.node_kind.event_time for n in self.nodes.values())
+        return any(n.node_kind.acts_on_time(n.params) for n in self.nodes.values())
 
     def writers_of(self, topic: str) -> list[int]:
         """Ids of the sub-topologies that write ``topic`` (for a repartition topic: one)."""

@@ -262,7 +262,24 @@ class Stream:
             if spec.name not in self._topology.stores:
                 self._topology.add_store(spec)
             names.append(spec.name)
-        params = {"function": function, "stores": names, "key_serde": self.key_serde}
+        params: dict[str, Any] = {
+            "function": function,
+            "stores": names,
+            "key_serde": self.key_serde,
+        }
+        if type(function).on_timer is not ProcessFunction.on_timer:
+            if not name:
+                raise TopologyError(
+                    "a process step with on_timer needs name=...: its timers are kept in the "
+                    "store '<name>-timers', which must be found again after a restart"
+                )
+            timer_store = f"{name}-timers"
+            self._topology.add_store(
+                StoreSpec(
+                    timer_store, resolve_serde("bytes"), resolve_serde("bytes"), kind="timers"
+                )
+            )
+            params["timer_store"] = timer_store
         # ctx.emit may change keys, so (as in Kafka Streams) grouping afterwards repartitions.
         return self._then("process", params, name, changes_key=True)
 

@@ -271,6 +271,9 @@ def compile_process(compiler: Compiler, node: Node, downstream: Forward) -> Forw
 
         key_serde = resolve_serde("json")
     pctx = ProcessorContext(runtime, key_serde)
+    timer_store = node.params.get("timer_store")
+    if timer_store:
+        _bind_timers(compiler, node, function, pctx, key_serde, timer_store)
     compiler.on_open.append(lambda: function.open(pctx))
     compiler.on_close.append(function.close)
     process = function.process
@@ -280,3 +283,24 @@ def compile_process(compiler: Compiler, node: Node, downstream: Forward) -> Forw
         process(key, value, pctx)
 
     return process_
+
+
+def _bind_timers(
+    compiler: Compiler,
+    node: Node,
+    function: Any,
+    pctx: Any,
+    key_serde: Any,
+    timer_store: str,
+) -> None:
+    """Give ``ctx.timers`` to a function that has ``on_timer`` and fire its timers."""
+    from kstreamy.runtime.process_timers import TimerFiring, Timers
+    from kstreamy.runtime.timers import TimerService
+
+    service = TimerService(compiler.transaction(timer_store))
+    clock = compiler.clock
+    pctx.timers = timers = Timers(service, pctx, clock)
+    firing = TimerFiring(service, timers, function, pctx, compiler.ctx, key_serde, node.name)
+    clock.subscribe(firing.on_watermark)
+    compiler.time_listeners.append(firing)
+    compiler.on_discard.append(service.discard)

@@ -213,6 +213,7 @@ class TestDriver:
             )
             task = Task(sub, partition, self._emitter, self._errors, specs, state, times)
             task.open()
+            task.advance_wall_clock(self.wall_clock_ms)  # as the loop does on its next round
             self._tasks[tid] = task
         return self._tasks[tid]
 

@@ -3,9 +3,8 @@
 Layout (see :mod:`kstreamy.state.window_store` for the shared time index and encodings):
 primary ``[0x01][4-byte key length][key][end][start]``, the order of Kafka Streams'
 ``SessionKeySchema``: sessions of one key sort by end, so "sessions of K that end at or after
-T" is one range scan starting at T. Sessions of one key never overlap (overlapping sessions are
-merged by the aggregation that owns the store), so sorted by end they are sorted by start too,
-and :meth:`SessionStore.find_sessions` stops at the first session starting too late.
+T" is one range scan starting at T; the scan runs to the key's last session (filtering by
+start), because sessions kept past their close for retention may overlap later ones.
 """
 
 from __future__ import annotations
@@ -68,9 +67,8 @@ class SessionStore(TimeIndexedStore):
         for raw, value in self.txn.items(lower, prefix_successor(prefix)):
             end, start = _TWO_TIMES.unpack_from(raw, offset)
             start -= _BIAS
-            if start > latest_start_ms:
-                break
-            found.append((start, end - _BIAS, value))
+            if start <= latest_start_ms:
+                found.append((start, end - _BIAS, value))
         return found
 
     def fetch(self, key: bytes) -> Iterator[tuple[int, int, bytes]]:

@@ -131,11 +131,11 @@ class WindowedTable:
         self.inner_key_serde = key_serde
         self.value_serde = value_serde
         self.store = store
-        params = topology.nodes[node].params
+        windows = topology.nodes[node].params["windows"]
         self.key_serde: Serde = (
             SessionWindowedSerde(key_serde)
-            if isinstance(params["windows"], Session)
-            else TimeWindowedSerde(key_serde)
+            if isinstance(windows, Session)
+            else TimeWindowedSerde(key_serde, windows.size_ms)
         )
         """The default serde of windowed keys in output topics (Kafka Streams' layout)."""
 

@@ -9,6 +9,10 @@ until its status file says it processed every record; its peak resident set (VmH
 /proc/<pid>/status) is read and it is stopped with SIGTERM. For reference the same is done for
 a raw confluent-kafka loop process keeping the counts in a Python dict
 (``python bench/memory_app.py``). Target: kstreamy <= 500 MB.
+
+``--windowed`` counts per key in a one-hour tumbling window instead
+(``memory_app:build_windowed``): every record opens a window of its own, so the instance holds
+``--events`` open windows (the raw loop then keys its dict by key and window start).
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def measure(
     return usage["VmHWM"]
 
 
-def one_round(bootstrap: str, source: str, events: int) -> None:
+def one_round(bootstrap: str, source: str, events: int, windowed: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         state_dir = Path(tmp)
         env = {
@@ -87,7 +91,7 @@ def one_round(bootstrap: str, source: str, events: int) -> None:
         raw_status = state_dir / RAW_STATUS
         raw = measure(
             "raw loop, dict of counts",
-            [sys.executable, str(BENCH / "memory_app.py")],
+            [sys.executable, str(BENCH / "memory_app.py"), *(["--windowed"] if windowed else [])],
             {**env, "BENCH_APP_ID": f"raw-{app_id}"},
             state_dir / "raw.log",
             lambda: (read_status(raw_status) or {}).get("records_processed", 0) >= events,
@@ -95,7 +99,13 @@ def one_round(bootstrap: str, source: str, events: int) -> None:
         ks_status = status_path(state_dir / app_id)
         peak = measure(
             "kstreamy instance",
-            [sys.executable, "-m", "kstreamy_cli", "run", "memory_app:build"],
+            [
+                sys.executable,
+                "-m",
+                "kstreamy_cli",
+                "run",
+                "memory_app:build_windowed" if windowed else "memory_app:build",
+            ],
             {**env, "BENCH_APP_ID": app_id},
             state_dir / "kstreamy.log",
             lambda: (
@@ -112,11 +122,14 @@ def one_round(bootstrap: str, source: str, events: int) -> None:
 
 
 def main() -> None:
+    windowed = "--windowed" in sys.argv
+    if windowed:
+        sys.argv.remove("--windowed")
     args = arguments(__doc__.splitlines()[0], 1_000_000, rounds=1)
     with broker(args.bootstrap_servers) as bootstrap:
         source = input_topic(bootstrap, iter(distinct_keys(args.events)), "bench-memory-in")
         for _ in range(args.rounds):
-            one_round(bootstrap, source, args.events)
+            one_round(bootstrap, source, args.events, windowed)
 
 
 if __name__ == "__main__":

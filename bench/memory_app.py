@@ -14,12 +14,14 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException
 
 from kstreamy import App
+from kstreamy.windows import Tumbling
 
 COMMIT_INTERVAL_S = 5.0
 RAW_STATUS = "raw-status.json"
@@ -39,7 +41,25 @@ def build() -> App:
     return app
 
 
-def run_raw() -> None:
+def build_windowed() -> App:
+    """Count per key and one-hour window: with distinct keys, one open window per record."""
+    app = App(
+        os.environ["BENCH_APP_ID"],
+        bootstrap_servers=os.environ["BENCH_BOOTSTRAP"],
+        state_dir=os.environ["BENCH_STATE_DIR"],
+        session_timeout_ms=6000,
+        max_poll_interval_ms=10000,
+    )
+    (
+        app.stream(os.environ["BENCH_SOURCE"], key_serde="str", value_serde="str")
+        .group_by_key()
+        .window(Tumbling(3600.0))
+        .count(store="per-key-window")
+    )
+    return app
+
+
+def run_raw(windowed: bool = False) -> None:
     consumer = Consumer(
         {
             "bootstrap.servers": os.environ["BENCH_BOOTSTRAP"],
@@ -60,13 +80,16 @@ def run_raw() -> None:
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    counts: dict[bytes, int] = {}
+    counts: dict[bytes | tuple[bytes, int], int] = {}
     processed = 0
     next_commit = next_status = time.monotonic()
     while not stopping:
         for message in consumer.consume(2000, 0.1):
             if message.error() is None:
                 key = message.key()
+                if windowed:
+                    ts = message.timestamp()[1]
+                    key = (key, ts - ts % 3_600_000)
                 counts[key] = counts.get(key, 0) + 1
                 processed += 1
         now = time.monotonic()
@@ -83,4 +106,4 @@ def run_raw() -> None:
 
 
 if __name__ == "__main__":
-    run_raw()
+    run_raw(windowed="--windowed" in sys.argv)

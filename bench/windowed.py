@@ -3,11 +3,11 @@
     python bench/windowed.py [--events 1000000] [--rounds 3]
 
 Per key (10,000 keys), 60 s tumbling windows of event time with the count and the mean of a
-value, results emitted once per window when it is final (the watermark, the largest event time seen minus the
-2 s out-of-orderness bound, passes the window's end). Events carry their time in the JSON value,
-up to 2 s out of order. The raw loop holds open windows in a dict, tracks the same watermark and
-writes the same JSON results; both sides parse and write JSON with orjson and commit input
-offsets every 5 s (at least once). Target: kstreamy >= 60% of the raw loop.
+value, emitted once per window when final: when the watermark (the largest event time seen minus
+the 2 s out-of-orderness bound) passes the window's end. Events carry their time in the JSON
+value, up to 2 s out of order. The raw loop holds open windows in a dict, tracks the same
+watermark and writes the same JSON results; both sides parse and write JSON with orjson and
+commit input offsets every 5 s (at least once). Target: kstreamy >= 60% of the raw loop.
 """
 
 from __future__ import annotations

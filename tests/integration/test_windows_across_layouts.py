@@ -123,7 +123,7 @@ def test_a_killed_instance_changes_no_window(bootstrap, make_topic, unique_name,
     half = len(items) // 2
     produce(bootstrap, source, encode(items[:half]))
     wait_until(
-        lambda: first.status().get("metrics", {}).get("commits", 0) > 2,
+        lambda: first.status().get("metrics", {}).get("commits", 0) >= 1,
         60,
         what="the first instance to commit",
     )

@@ -34,6 +34,7 @@ Sliding windows live in :mod:`kstreamy.runtime.windowed_sliding`, sessions in
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -177,7 +178,7 @@ class TimeWindowedAggregation(WindowedAggregation):
         on_late: OnLate,
         emit_final: bool = False,
         retention_ms: int = 0,
-        cache_size: int = 10_000,
+        cache_size: int = 100_000,
     ) -> None:
         if store.window_size_ms != windows.size_ms:
             raise ValueError(
@@ -200,6 +201,9 @@ class TimeWindowedAggregation(WindowedAggregation):
         self._aggregator = aggregator
         self._encode = encode
         self._cache: dict[tuple[bytes, int], Any] = {}
+        """Decoded aggregates of recently used windows (None: deleted by the aggregator)."""
+        self._dirty: dict[tuple[bytes, int], bool] = {}
+        """Windows changed since the last flush -> whether the store has never held them."""
         self._cache_size = max(cache_size, 0)
 
     def process(
@@ -224,42 +228,60 @@ class TimeWindowedAggregation(WindowedAggregation):
                 else:
                     self._add(key, key_bytes, value, ts_ms, start)
         if len(self._cache) > self._cache_size:
-            self.flush()
+            self._evict()
 
     def _add(self, key: Any, key_bytes: bytes, value: Any, ts_ms: int, start: int) -> None:
         slot = (key_bytes, start)
         cache = self._cache
         agg = cache.get(slot, _MISSING)
+        new = False
         if agg is _MISSING:
             raw = self.store.get(key_bytes, start)
             agg = None if raw is None else self._decode(raw)
+            new = raw is None
         if agg is None:  # a new window (or one the aggregator deleted)
             agg = self._initializer()
             closes = start + self._size + self.close_offset
             if closes < self._next_close:
                 self._next_close = closes
         agg = cache[slot] = self._aggregator(key, value, agg)
+        dirty = self._dirty
+        if slot not in dirty:
+            dirty[slot] = new
+        elif new:
+            dirty[slot] = True
         if not self.emit_final:
             self._forward(Windowed.from_ms(key, start, start + self._size), agg, ts_ms)
 
     def flush(self) -> None:
-        cache = self._cache
-        if not cache:
+        """Write the windows changed since the last flush; they stay cached."""
+        dirty = self._dirty
+        if not dirty:
             return
-        store, encode = self.store, self._encode
-        for (key_bytes, start), agg in cache.items():
+        store, encode, cache = self.store, self._encode, self._cache
+        for (key_bytes, start), new in dirty.items():
+            agg = cache[(key_bytes, start)]
             if agg is None:
                 store.delete(key_bytes, start)
             else:
-                store.put(key_bytes, start, encode(agg))
-        cache.clear()
+                store.put(key_bytes, start, encode(agg), new)
+        dirty.clear()
+
+    def _evict(self) -> None:
+        """Keep memory bounded: write what changed, then forget the older half of the cache."""
+        self.flush()
+        cache = self._cache
+        for slot in list(itertools.islice(cache, len(cache) // 2)):
+            del cache[slot]
 
     def discard(self) -> None:
         self._cache.clear()
+        self._dirty.clear()
         super().discard()
 
     def _delete(self, key_bytes: bytes, start: int, end: int) -> None:
         self.store.delete(key_bytes, start)
+        self._cache.pop((key_bytes, start), None)
 
 
 class Fold(NamedTuple):
@@ -324,7 +346,7 @@ def windowed_aggregation(
     emit_final: bool = False,
     merger: Callable[[Any, Any, Any], Any] | None = None,
     retention_ms: int = 0,
-    cache_size: int = 10_000,
+    cache_size: int = 100_000,
 ) -> WindowedAggregation:
     """Build the aggregation for ``windows`` over the store transaction ``txn``.
 

@@ -173,11 +173,15 @@ class WindowStore(TimeIndexedStore):
     def get(self, key: bytes, start_ms: int) -> bytes | None:
         return self.txn.get(_PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS))
 
-    def put(self, key: bytes, start_ms: int, value: bytes) -> None:
-        """Insert or overwrite the window of ``key`` starting at ``start_ms``."""
+    def put(self, key: bytes, start_ms: int, value: bytes, new: bool = True) -> None:
+        """Insert or overwrite the window of ``key`` starting at ``start_ms``.
+
+        ``new=False`` says the window is in the store already, so its time index entry is too:
+        rewriting it would cost a write and a changelog record for nothing."""
         txn = self.txn
         txn.put(_PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS), value)
-        txn.put(index_key(start_ms + self.window_size_ms, key, start_ms), b"")
+        if new:
+            txn.put(index_key(start_ms + self.window_size_ms, key, start_ms), b"")
 
     def delete(self, key: bytes, start_ms: int) -> None:
         txn = self.txn

@@ -179,6 +179,10 @@ class WindowStore(TimeIndexedStore):
         txn.put(_PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS), value)
         txn.put(index_key(start_ms + self.window_size_ms, key, start_ms), b"")
 
+    def update(self, key: bytes, start_ms: int, value: bytes) -> None:
+        """Overwrite the value of a window that is already stored (its index entry stands)."""
+        self.txn.put(_PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS), value)
+
     def delete(self, key: bytes, start_ms: int) -> None:
         txn = self.txn
         txn.delete(_PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS))

@@ -51,10 +51,11 @@ def test_put_get_delete(applied: bool) -> None:
     assert store.get(b"a", -10) == b"A-10"
     assert store.get(b"a", 10) is None
     assert store.get(b"ab", 0) is None
+    store.update(b"a", -10, b"A-10 again")  # a stored window: only its value changes
     store.delete(b"a", 0)
     settle(txn, applied)
     assert store.get(b"a", 0) is None
-    assert [k for k, *_ in store.expired(MAX_TIME)] == [b"a"]
+    assert store.expired(MAX_TIME) == [(b"a", -10, 0, b"A-10 again")]
 
 
 def test_fetch_is_per_key_and_inclusive(applied: bool) -> None:

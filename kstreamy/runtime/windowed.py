@@ -20,16 +20,24 @@ Closing is idempotent across restarts: the watermark of the last sweep is stored
 windows (same transaction), so a restarted task neither emits a window twice nor re-opens one
 whose result was emitted, even if the restored watermark is older.
 
-Tumbling and hopping windows keep the aggregates of recently touched windows decoded in a
-small dict in front of the store: a record then costs a dict lookup and the aggregator call,
-not a store read, decode, encode and write. The dict is written to the transaction by
-:meth:`flush`, which the runtime must call before every commit (and which every watermark
-sweep calls); after the transaction is discarded (aborted) the runtime must call
-:meth:`discard`. Aggregators may return a new value or mutate and return the one they got; a
-value forwarded in update mode is the live aggregate and must not be kept by downstream code.
+What the runtime calls, per aggregation node of a task:
 
-Sliding windows live in :mod:`kstreamy.runtime.windowed_sliding`, sessions in
-:mod:`kstreamy.runtime.windowed_session`.
+* ``process(...)`` per record, with the task's current watermark (before or after observing
+  the record: a record can never close a window it belongs to by itself);
+* ``on_watermark(w)`` whenever the task's watermark rises (cheap when nothing closes);
+* ``flush()`` before every commit: tumbling and hopping windows keep recently used aggregates
+  decoded in memory (:mod:`kstreamy.runtime.windowed_time`) and write them to the store
+  transaction only then (every sweep flushes too);
+* ``discard()`` after the store transaction was discarded (aborted), so nothing in memory
+  outlives the transaction it belonged to.
+
+Aggregators may return a new value or mutate and return the one they got; a value forwarded in
+update mode is the live aggregate and must not be kept by downstream code.
+
+Implementations: tumbling and hopping windows in :mod:`kstreamy.runtime.windowed_time`, sliding
+windows in :mod:`kstreamy.runtime.windowed_sliding`, sessions in
+:mod:`kstreamy.runtime.windowed_session`. Where kstreamy differs from Kafka Streams and Flink is
+written down there and in docs/event-time.md.
 """
 
 from __future__ import annotations

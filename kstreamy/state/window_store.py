@@ -105,7 +105,7 @@ class TimeIndexedStore:
     def _index_range(
         self, end_from_ms: int, end_before_ms: int
     ) -> Iterator[tuple[int, bytes, int]]:
-        if end_before_ms <= end_from_ms:
+        if end_before_ms <= end_from_ms or end_before_ms <= MIN_TIME:
             return
         lower = _INDEX + encode_time(_clamp(end_from_ms))
         upper = _INDEX_END if end_before_ms > MAX_TIME else _INDEX + encode_time(end_before_ms)

@@ -90,6 +90,8 @@ class PartitionWatermarks:
                 ooo = max_out_of_orderness_ms
             if ooo < 0:
                 raise ValueError(f"max_out_of_orderness of {topic!r} must be >= 0, got {ooo}")
+            if partition in self._by_topic.get(topic, {}):
+                raise ValueError(f"{topic}[{partition}] is listed twice")
             state = _Partition(ooo)
             self._by_topic.setdefault(topic, {})[partition] = state
             self._all.append(state)
@@ -247,6 +249,7 @@ class UpstreamWatermarks:
             raise ValueError("a repartition topic needs at least one upstream task")
         self._idle: set[str] = set()
         self._watermark = NO_WATERMARK
+        self._dirty = False
         self.unknown_tasks: set[str] = set()
         """Producers that are not in the topic plan (say, from an older deployment with a
         different partition count); their control records are ignored."""
@@ -264,8 +267,12 @@ class UpstreamWatermarks:
             self._idle.add(task_id)
         else:
             self._idle.discard(task_id)
+        self._dirty = True
 
     def current(self) -> int:
+        if not self._dirty:
+            return self._watermark
+        self._dirty = False
         low = None
         for task_id, mark in self._marks.items():
             if task_id in self._idle:
@@ -297,6 +304,7 @@ class UpstreamWatermarks:
                 if previous is None or mark > previous:
                     self._marks[task_id] = int(mark)
         self._watermark = max(self._watermark, int(data["watermark"]))
+        self._dirty = True
 
     @classmethod
     def from_dict(
@@ -315,7 +323,11 @@ class WatermarkSource(Protocol):
 
 class TaskWatermark:
     """A task's watermark: the minimum over its non-idle sources (source partitions and
-    repartition topics); stays put while all are idle; never decreases."""
+    repartition topics); stays put while all are idle; never decreases.
+
+    Each call asks every source, so call it when a source may have moved (a record or a
+    control record arrived, the wall clock ticked), not for every record of an unchanged one.
+    """
 
     def __init__(self, sources: Iterable[WatermarkSource]) -> None:
         self.sources = list(sources)

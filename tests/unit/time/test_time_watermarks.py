@@ -110,6 +110,8 @@ def test_bad_configuration_and_unknown_partitions() -> None:
         PartitionWatermarks([P0], idle_timeout_ms=0)
     with pytest.raises(ValueError, match="max_out_of_orderness"):
         PartitionWatermarks([P0], -1)
+    with pytest.raises(ValueError, match="twice"):
+        PartitionWatermarks([P0, P1, P0])
     with pytest.raises(KeyError, match="not an input partition"):
         PartitionWatermarks([P0]).observe("readings", 7, 1)
     with pytest.raises(ValueError, match="format"):

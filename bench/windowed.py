@@ -72,7 +72,7 @@ def dict_loop(events: list[tuple[str, bytes, int]]) -> tuple[int, int]:
     return emitted + len(counts), late
 
 
-def kstreamy_loop(events: list[tuple[str, bytes, int]]) -> tuple[int, int]:
+def kstreamy_loop(events: list[tuple[str, bytes, int]], emit_final: bool = True) -> tuple[int, int]:
     txn = StoreTransaction(InMemoryStore("counts"), "bench-counts-changelog", 0)
     marks = PartitionWatermarks([("readings", 0)], OOO_MS)
     emitted = []
@@ -86,9 +86,9 @@ def kstreamy_loop(events: list[tuple[str, bytes, int]]) -> tuple[int, int]:
         encode=_LONG.pack,
         decode=lambda raw: _LONG.unpack(raw)[0],
         decode_key=bytes.decode,
-        forward=lambda window, value, ts: emitted.append(value),
+        forward=lambda window, value, ts: emitted.append(window),
         on_late=lambda key, value, ts, window, wm: late.append(ts),
-        emit_final=True,
+        emit_final=emit_final,
     )
     process, on_watermark = agg.process, agg.on_watermark
     observe = marks.observer("readings", 0)
@@ -105,7 +105,7 @@ def kstreamy_loop(events: list[tuple[str, bytes, int]]) -> tuple[int, int]:
     agg.on_watermark(1 << 62)
     agg.flush()
     txn.apply()
-    return len(emitted), len(late)
+    return len(set(emitted)), len(late)
 
 
 def main() -> None:
@@ -113,6 +113,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--keys", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--updates", action="store_true", help="emit every update (default: final results)"
+    )
     args = parser.parse_args()
     events = make_events(args.events, args.keys)
     ratios, raw_rates, our_rates = [], [], []
@@ -122,7 +125,7 @@ def main() -> None:
         t0 = time.process_time()
         expected = dict_loop(events)
         t1 = time.process_time()
-        got = kstreamy_loop(events)
+        got = kstreamy_loop(events, emit_final=not args.updates)
         t2 = time.process_time()
         if got != expected:
             raise SystemExit(f"results differ: kstreamy {got}, dict loop {expected}")

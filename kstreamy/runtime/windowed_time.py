@@ -264,6 +264,25 @@ class CountingTimeWindowedAggregation(TimeWindowedAggregation):
         forward, make = self._forward, Windowed.from_ms
         updates = not self.emit_final
 
+        if advance == size and not updates:
+
+            def count_tumbling_final(
+                key: Any, key_bytes: bytes, value: Any, ts_ms: int, watermark_ms: int
+            ) -> None:
+                # The hot path of the most common windowed aggregation.
+                start = ts_ms - ts_ms % size
+                if start + close <= watermark_ms:
+                    late(key, value, ts_ms, start, start + size, watermark_ms)
+                    return
+                try:
+                    bucket = buckets[start]
+                    bucket[key_bytes] = bucket[key_bytes] + 1
+                except KeyError:
+                    if load(key_bytes, start) is None:  # closed before a restart
+                        late(key, value, ts_ms, start, start + size, max(watermark_ms, me._swept))
+
+            return count_tumbling_final
+
         if advance == size:
 
             def count_tumbling(
@@ -281,8 +300,7 @@ class CountingTimeWindowedAggregation(TimeWindowedAggregation):
                     if n is None:  # closed before a restart
                         late(key, value, ts_ms, start, start + size, max(watermark_ms, me._swept))
                         return
-                if updates:
-                    forward(make(key, start, start + size), n, ts_ms)
+                forward(make(key, start, start + size), n, ts_ms)
 
             return count_tumbling
 

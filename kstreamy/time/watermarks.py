@@ -53,11 +53,14 @@ NO_WATERMARK = -(1 << 63)
 _FORMAT = 1
 
 
+_NO_EVENT = -(1 << 64)  # below every 64-bit time: "no record yet" in one comparison
+
+
 class _Partition:
     __slots__ = ("idle", "last_active", "max_event", "ooo", "touched")
 
     def __init__(self, ooo: int) -> None:
-        self.max_event: int | None = None
+        self.max_event = _NO_EVENT
         self.ooo = ooo
         self.idle = False
         self.touched = False
@@ -119,8 +122,7 @@ class PartitionWatermarks:
         marks = self
 
         def observe_only_partition(event_ms: int) -> int:
-            latest = state.max_event
-            if latest is None or event_ms > latest:
+            if event_ms > state.max_event:
                 state.max_event = event_ms
                 if event_ms - ooo > marks._watermark:
                     marks._watermark = event_ms - ooo
@@ -140,11 +142,11 @@ class PartitionWatermarks:
             state.idle = False
             self._dirty = True
         latest = state.max_event
-        if latest is None or event_ms > latest:
+        if event_ms > latest:
             state.max_event = event_ms
             # The minimum can only rise if this partition held it: a partition above the
             # watermark is not the slowest one.
-            if latest is None or latest - state.ooo <= self._watermark:
+            if latest == _NO_EVENT or latest - state.ooo <= self._watermark:
                 self._dirty = True
         if self._dirty:
             return self.current()
@@ -175,7 +177,7 @@ class PartitionWatermarks:
             for state in self._all:
                 if state.idle:
                     continue
-                if state.max_event is None:
+                if state.max_event == _NO_EVENT:
                     low = NO_WATERMARK
                     break
                 mark = state.max_event - state.ooo
@@ -203,7 +205,7 @@ class PartitionWatermarks:
             "format": _FORMAT,
             "watermark": self.current(),
             "partitions": [
-                [topic, partition, state.max_event]
+                [topic, partition, None if state.max_event == _NO_EVENT else state.max_event]
                 for topic, states in sorted(self._by_topic.items())
                 for partition, state in sorted(states.items())
             ],
@@ -216,8 +218,7 @@ class PartitionWatermarks:
             state = self._by_topic.get(topic, {}).get(partition)
             if state is None or max_event is None:
                 continue
-            if state.max_event is None or max_event > state.max_event:
-                state.max_event = int(max_event)
+            state.max_event = max(state.max_event, int(max_event))
         self._watermark = max(self._watermark, int(data["watermark"]))
         self._dirty = True
 

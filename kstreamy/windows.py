@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from operator import itemgetter
 from typing import Any
 
 from kstreamy.errors import ConfigError
@@ -226,71 +227,50 @@ TimeWindows = Tumbling | Hopping | Sliding
 WindowDefinition = Tumbling | Hopping | Sliding | Session
 
 
-class Windowed:
+class Windowed(tuple):
     """The key of a windowed result: the grouping key and the window.
 
     ``start``/``end`` are seconds (floats), like every public time in kstreamy; ``start_ms``
     and ``end_ms`` are the exact integer milliseconds. ``end`` is exclusive for tumbling and
     hopping windows and inclusive for sliding and session windows, as in Kafka Streams.
+
+    It is an immutable 3-tuple ``(key, start_ms, end_ms)`` (so it is cheap to make once per
+    result, hashable, and unpacks to exact times); build it from seconds with
+    ``Windowed(key, start, end)`` or from milliseconds with :meth:`from_ms`.
     """
 
-    __slots__ = ("end_ms", "key", "start_ms")
+    __slots__ = ()
 
-    key: Any
-    start_ms: int
-    end_ms: int
-
-    def __init__(self, key: Any, start: float, end: float) -> None:
-        object.__setattr__(self, "key", key)
-        object.__setattr__(self, "start_ms", round(start * 1000))
-        object.__setattr__(self, "end_ms", round(end * 1000))
+    def __new__(cls, key: Any, start: float, end: float) -> Windowed:
+        return tuple.__new__(cls, (key, round(start * 1000), round(end * 1000)))
 
     @classmethod
     def from_ms(cls, key: Any, start_ms: int, end_ms: int) -> Windowed:
         """Build from integer milliseconds (what the runtime has) without float round trips."""
-        self = object.__new__(cls)
-        _set = object.__setattr__
-        _set(self, "key", key)
-        _set(self, "start_ms", start_ms)
-        _set(self, "end_ms", end_ms)
-        return self
+        return tuple.__new__(cls, (key, start_ms, end_ms))
+
+    key = property(itemgetter(0), doc="The grouping key.")
+    start_ms = property(itemgetter(1), doc="Window start, ms.")
+    end_ms = property(itemgetter(2), doc="Window end, ms.")
 
     @property
     def start(self) -> float:
-        return self.start_ms / 1000
+        return self[1] / 1000
 
     @property
     def end(self) -> float:
-        return self.end_ms / 1000
+        return self[2] / 1000
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-friendly form: ``{"key": ..., "start": seconds, "end": seconds}``."""
-        return {"key": self.key, "start": self.start, "end": self.end}
+        return {"key": self[0], "start": self[1] / 1000, "end": self[2] / 1000}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Windowed:
         return cls(data["key"], data["start"], data["end"])
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Windowed):
-            return NotImplemented
-        return (
-            self.start_ms == other.start_ms
-            and self.end_ms == other.end_ms
-            and self.key == other.key
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.key, self.start_ms, self.end_ms))
-
     def __repr__(self) -> str:
-        return f"Windowed(key={self.key!r}, start={self.start!r}, end={self.end!r})"
+        return f"Windowed(key={self[0]!r}, start={self.start!r}, end={self.end!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Windowed.from_ms, (self.key, self.start_ms, self.end_ms))
+        return (Windowed.from_ms, tuple(self))

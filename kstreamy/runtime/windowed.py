@@ -20,21 +20,28 @@ Closing is idempotent across restarts: the watermark of the last sweep is stored
 windows (same transaction), so a restarted task neither emits a window twice nor re-opens one
 whose result was emitted, even if the restored watermark is older.
 
-Tumbling and hopping windows keep the aggregates of recently touched windows decoded in a
-small dict in front of the store: a record then costs a dict lookup and the aggregator call,
-not a store read, decode, encode and write. The dict is written to the transaction by
-:meth:`flush`, which the runtime must call before every commit (and which every watermark
-sweep calls); after the transaction is discarded (aborted) the runtime must call
-:meth:`discard`. Aggregators may return a new value or mutate and return the one they got; a
-value forwarded in update mode is the live aggregate and must not be kept by downstream code.
+What the runtime calls, per aggregation node of a task:
 
-Sliding windows live in :mod:`kstreamy.runtime.windowed_sliding`, sessions in
-:mod:`kstreamy.runtime.windowed_session`.
+* ``process(...)`` per record, with the task's current watermark (before or after observing
+  the record: a record can never close a window it belongs to by itself);
+* ``on_watermark(w)`` whenever the task's watermark rises (cheap when nothing closes);
+* ``flush()`` before every commit: tumbling and hopping windows keep recently used aggregates
+  decoded in memory (:mod:`kstreamy.runtime.windowed_time`) and write them to the store
+  transaction only then (every sweep flushes too);
+* ``discard()`` after the store transaction was discarded (aborted), so nothing in memory
+  outlives the transaction it belonged to.
+
+Aggregators may return a new value or mutate and return the one they got; a value forwarded in
+update mode is the live aggregate and must not be kept by downstream code.
+
+Implementations: tumbling and hopping windows in :mod:`kstreamy.runtime.windowed_time`, sliding
+windows in :mod:`kstreamy.runtime.windowed_sliding`, sessions in
+:mod:`kstreamy.runtime.windowed_session`. Where kstreamy differs from Kafka Streams and Flink is
+written down there and in docs/event-time.md.
 """
 
 from __future__ import annotations
 
-import itertools
 import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -46,7 +53,6 @@ from kstreamy.windows import Hopping, Session, Sliding, Tumbling, WindowDefiniti
 
 __all__ = [
     "Fold",
-    "TimeWindowedAggregation",
     "WindowedAggregation",
     "counting",
     "reducing",
@@ -58,7 +64,6 @@ OnLate = Callable[[Any, Any, int, Windowed, int], None]
 
 _SWEPT = b"swept"
 _LONG = struct.Struct(">q")
-_MISSING = object()
 _MAX = (1 << 63) - 1
 
 
@@ -128,26 +133,38 @@ class WindowedAggregation:
         self._sweep(watermark_ms)
 
     def _sweep(self, watermark: int) -> None:
-        self.flush()
         store = self.store
         offset = self.close_offset
         upto = watermark - offset + 1  # windows with end < upto have close <= watermark
-        closed = store.ending_between(self._emitted - offset + 1, upto)
+        keep = self.retention_ms > 0
+        # Windows held in memory close without a store round trip (and one never stored is
+        # not written just to be deleted); the store has the rest.
+        closing = [] if keep else self._take_closing(watermark)
+        self.flush()
+        stored = store.ending_between(self._emitted - offset + 1, upto)
         if self.emit_final:
-            forward, decode_key, final = self._forward, self._decode_key, self._final_value
-            ts_offset = self.final_ts_offset
-            for key_bytes, start, end, raw in closed:
-                key = decode_key(key_bytes)
-                forward(Windowed.from_ms(key, start, end), final(raw), end + ts_offset)
-        if self.retention_ms == 0:
-            for key_bytes, start, end, _ in closed:
-                self._delete(key_bytes, start, end)
-        else:
+            final = self._final_value
+            found = closing + [(kb, start, end, final(raw)) for kb, start, end, raw in stored]
+            if closing and stored:
+                found.sort(key=_index_order)
+            forward, decode_key, ts_offset = self._forward, self._decode_key, self.final_ts_offset
+            for key_bytes, start, end, agg in found:
+                forward(Windowed.from_ms(decode_key(key_bytes), start, end), agg, end + ts_offset)
+        if keep:
+            self._evict(watermark)
             store.drop_before(upto - self.retention_ms)
+        else:
+            for key_bytes, start, end, _ in stored:
+                self._delete(key_bytes, start, end)
         store.put_meta(_SWEPT, _LONG.pack(watermark))
         self._emitted = watermark
         first = store.first_end(upto)
         self._next_close = _MAX if first is None else first + offset
+
+    def _take_closing(self, watermark: int) -> list[tuple[bytes, int, int, Any]]:
+        """Remove the windows held in memory that close at ``watermark`` (deleting any stored
+        copy); return ``(key bytes, start, end, aggregate)`` of those to emit."""
+        return []
 
     def _final_value(self, raw: bytes) -> Any:
         return self._decode(raw)
@@ -155,133 +172,12 @@ class WindowedAggregation:
     def _delete(self, key_bytes: bytes, start: int, end: int) -> None:
         raise NotImplementedError
 
+    def _evict(self, watermark: int) -> None:
+        """Windows closed at ``watermark`` and kept in the store for retention: drop what is
+        kept of them in memory."""
+
     def _late(self, key: Any, value: Any, ts_ms: int, start: int, end: int, watermark: int) -> None:
         self._on_late(key, value, ts_ms, Windowed.from_ms(key, start, end), watermark)
-
-
-class TimeWindowedAggregation(WindowedAggregation):
-    """Tumbling and hopping windows (``[start, start + size)``), with a decoded cache."""
-
-    final_ts_offset = -1  # exclusive end: the last millisecond inside the window
-
-    def __init__(
-        self,
-        store: WindowStore,
-        windows: Tumbling | Hopping,
-        *,
-        initializer: Callable[[], Any],
-        aggregator: Callable[[Any, Any, Any], Any],
-        encode: Callable[[Any], bytes],
-        decode: Callable[[bytes], Any],
-        decode_key: Callable[[bytes], Any],
-        forward: Forward,
-        on_late: OnLate,
-        emit_final: bool = False,
-        retention_ms: int = 0,
-        cache_size: int = 100_000,
-    ) -> None:
-        if store.window_size_ms != windows.size_ms:
-            raise ValueError(
-                f"store holds {store.window_size_ms} ms windows, definition says {windows.size_ms}"
-            )
-        super().__init__(
-            store,
-            decode=decode,
-            decode_key=decode_key,
-            forward=forward,
-            on_late=on_late,
-            emit_final=emit_final,
-            retention_ms=retention_ms,
-        )
-        self.windows = windows
-        self.close_offset = windows.grace_ms
-        self._size = windows.size_ms
-        self._advance = windows.advance_ms
-        self._initializer = initializer
-        self._aggregator = aggregator
-        self._encode = encode
-        self._cache: dict[tuple[bytes, int], Any] = {}
-        """Decoded aggregates of recently used windows (None: deleted by the aggregator)."""
-        self._dirty: dict[tuple[bytes, int], bool] = {}
-        """Windows changed since the last flush -> whether the store has never held them."""
-        self._cache_size = max(cache_size, 0)
-
-    def process(
-        self, key: Any, key_bytes: bytes, value: Any, ts_ms: int, watermark_ms: int
-    ) -> None:
-        if watermark_ms < self._swept:
-            watermark_ms = self._swept
-        size = self._size
-        close = size + self.close_offset  # close time - start
-        last = ts_ms - ts_ms % self._advance
-        if self._advance == size:
-            if last + close <= watermark_ms:
-                self._late(key, value, ts_ms, last, last + size, watermark_ms)
-            else:
-                self._add(key, key_bytes, value, ts_ms, last)
-        else:
-            advance = self._advance
-            first = last - (size - 1 - (ts_ms - last)) // advance * advance
-            for start in range(first, last + 1, advance):
-                if start + close <= watermark_ms:
-                    self._late(key, value, ts_ms, start, start + size, watermark_ms)
-                else:
-                    self._add(key, key_bytes, value, ts_ms, start)
-        if len(self._cache) > self._cache_size:
-            self._evict()
-
-    def _add(self, key: Any, key_bytes: bytes, value: Any, ts_ms: int, start: int) -> None:
-        slot = (key_bytes, start)
-        cache = self._cache
-        agg = cache.get(slot, _MISSING)
-        new = False
-        if agg is _MISSING:
-            raw = self.store.get(key_bytes, start)
-            agg = None if raw is None else self._decode(raw)
-            new = raw is None
-        if agg is None:  # a new window (or one the aggregator deleted)
-            agg = self._initializer()
-            closes = start + self._size + self.close_offset
-            if closes < self._next_close:
-                self._next_close = closes
-        agg = cache[slot] = self._aggregator(key, value, agg)
-        dirty = self._dirty
-        if slot not in dirty:
-            dirty[slot] = new
-        elif new:
-            dirty[slot] = True
-        if not self.emit_final:
-            self._forward(Windowed.from_ms(key, start, start + self._size), agg, ts_ms)
-
-    def flush(self) -> None:
-        """Write the windows changed since the last flush; they stay cached."""
-        dirty = self._dirty
-        if not dirty:
-            return
-        store, encode, cache = self.store, self._encode, self._cache
-        for (key_bytes, start), new in dirty.items():
-            agg = cache[(key_bytes, start)]
-            if agg is None:
-                store.delete(key_bytes, start)
-            else:
-                store.put(key_bytes, start, encode(agg), new)
-        dirty.clear()
-
-    def _evict(self) -> None:
-        """Keep memory bounded: write what changed, then forget the older half of the cache."""
-        self.flush()
-        cache = self._cache
-        for slot in list(itertools.islice(cache, len(cache) // 2)):
-            del cache[slot]
-
-    def discard(self) -> None:
-        self._cache.clear()
-        self._dirty.clear()
-        super().discard()
-
-    def _delete(self, key_bytes: bytes, start: int, end: int) -> None:
-        self.store.delete(key_bytes, start)
-        self._cache.pop((key_bytes, start), None)
 
 
 class Fold(NamedTuple):
@@ -290,6 +186,11 @@ class Fold(NamedTuple):
     initializer: Callable[[], Any]
     aggregator: Callable[[Any, Any, Any], Any]
     merger: Callable[[Any, Any, Any], Any]
+
+
+def _index_order(window: tuple[bytes, int, int, Any]) -> tuple[int, int, bytes, int]:
+    key_bytes, start, end, _ = window
+    return end, len(key_bytes), key_bytes, start
 
 
 def counting() -> Fold:
@@ -346,7 +247,7 @@ def windowed_aggregation(
     emit_final: bool = False,
     merger: Callable[[Any, Any, Any], Any] | None = None,
     retention_ms: int = 0,
-    cache_size: int = 100_000,
+    cache_size: int = 10_000,
 ) -> WindowedAggregation:
     """Build the aggregation for ``windows`` over the store transaction ``txn``.
 
@@ -365,8 +266,16 @@ def windowed_aggregation(
         "retention_ms": retention_ms,
     }
     if isinstance(windows, (Tumbling, Hopping)):
+        from kstreamy.runtime.windowed_time import (
+            CountingTimeWindowedAggregation,
+            TimeWindowedAggregation,
+        )
+
+        kind = (
+            CountingTimeWindowedAggregation if aggregator is _plus_one else TimeWindowedAggregation
+        )
         store = WindowStore(txn, windows.size_ms)
-        return TimeWindowedAggregation(store, windows, cache_size=cache_size, **common)
+        return kind(store, windows, cache_size=cache_size, **common)
     if isinstance(windows, Sliding):
         from kstreamy.runtime.windowed_sliding import SlidingWindowedAggregation
 

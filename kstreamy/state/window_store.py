@@ -105,7 +105,7 @@ class TimeIndexedStore:
     def _index_range(
         self, end_from_ms: int, end_before_ms: int
     ) -> Iterator[tuple[int, bytes, int]]:
-        if end_before_ms <= end_from_ms:
+        if end_before_ms <= end_from_ms or end_before_ms <= MIN_TIME:
             return
         lower = _INDEX + encode_time(_clamp(end_from_ms))
         upper = _INDEX_END if end_before_ms > MAX_TIME else _INDEX + encode_time(end_before_ms)
@@ -182,6 +182,10 @@ class WindowStore(TimeIndexedStore):
         txn.put(_PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS), value)
         if new:
             txn.put(index_key(start_ms + self.window_size_ms, key, start_ms), b"")
+
+    def update(self, key: bytes, start_ms: int, value: bytes) -> None:
+        """Overwrite the value of a window that is already stored (its index entry stands)."""
+        self.txn.put(_PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS), value)
 
     def delete(self, key: bytes, start_ms: int) -> None:
         txn = self.txn

@@ -7,12 +7,18 @@ from kstreamy.time.control import (
     encode_watermark,
     watermark_headers,
 )
-from kstreamy.time.watermarks import NO_WATERMARK, PartitionWatermarks, UpstreamWatermarks
+from kstreamy.time.watermarks import (
+    NO_WATERMARK,
+    PartitionWatermarks,
+    TaskWatermark,
+    UpstreamWatermarks,
+)
 
 __all__ = [
     "NO_WATERMARK",
     "WATERMARK_HEADER",
     "PartitionWatermarks",
+    "TaskWatermark",
     "UpstreamWatermarks",
     "WatermarkControl",
     "decode_watermark",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kstreamy.state import InMemoryStore
 from kstreamy.windows import Session, Windowed
 from tests_support.windowing import Harness
 
@@ -82,3 +83,17 @@ def test_a_session_is_closed_exactly_at_its_close_time() -> None:
     h.close_all()
     assert h.finals() == {("A", 10, 10): [0], ("A", 15, 15): [2], ("B", 16, 16): [1]}
     assert h.late == []
+
+
+def test_restart_with_an_older_watermark_keeps_sessions_closed() -> None:
+    store = InMemoryStore("sessions")
+    first = Harness(Session(0.005), emit_final=True, store=store)
+    first.send("A", 10, 1)
+    first.send("A", 30, 2)
+    first.commit()
+    assert first.finals() == {("A", 10, 10): [1]}
+    second = Harness(Session(0.005), emit_final=True, store=store)
+    second.send("A", 12, 3)  # would have joined [10, 10], which closed before the restart
+    second.close_all()
+    assert [x.value for x in second.late] == [3]
+    assert second.finals() == {("A", 30, 30): [2]}

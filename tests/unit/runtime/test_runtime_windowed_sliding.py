@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kstreamy.state import InMemoryStore
 from kstreamy.windows import Sliding, Windowed
 from tests_support.windowing import Harness
 
@@ -94,3 +95,17 @@ def test_closed_windows_stay_as_copy_sources() -> None:
     assert finals[("k", 96, 106)] == ["a", "d"]
     assert finals[("k", 101, 111)] == ["d"]
     assert h.late == []
+
+
+def test_restart_with_an_older_watermark_keeps_windows_closed() -> None:
+    store = InMemoryStore("windows")
+    first = Harness(Sliding(0.01), emit_final=True, store=store)
+    first.send("k", 100, "a")
+    first.send("k", 120, "b")
+    first.commit()
+    assert ("k", 90, 100) in first.finals()
+    second = Harness(Sliding(0.01), emit_final=True, store=store)
+    second.send("k", 99, "late")  # its window [89, 99] closed before the restart
+    second.close_all()
+    assert [x.value for x in second.late] == ["late"]
+    assert ("k", 90, 100) not in second.finals()

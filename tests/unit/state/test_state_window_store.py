@@ -51,10 +51,11 @@ def test_put_get_delete(applied: bool) -> None:
     assert store.get(b"a", -10) == b"A-10"
     assert store.get(b"a", 10) is None
     assert store.get(b"ab", 0) is None
+    store.update(b"a", -10, b"A-10 again")  # a stored window: only its value changes
     store.delete(b"a", 0)
     settle(txn, applied)
     assert store.get(b"a", 0) is None
-    assert [k for k, *_ in store.expired(MAX_TIME)] == [b"a"]
+    assert store.expired(MAX_TIME) == [(b"a", -10, 0, b"A-10 again")]
 
 
 def test_fetch_is_per_key_and_inclusive(applied: bool) -> None:
@@ -183,3 +184,17 @@ def test_session_bounds_are_checked() -> None:
         SessionStore(make_txn()).put(b"k", 5, 4, b"v")
     with pytest.raises(ValueError):
         WindowStore(make_txn(), 0)
+
+
+def test_ranges_beyond_64_bits_are_clamped() -> None:
+    store = WindowStore(make_txn(), 10)
+    store.put(b"k", MIN_TIME, b"first")
+    assert store.expired(MIN_TIME - 5) == []
+    assert store.drop_before(MIN_TIME - 5) == 0
+    assert store.ending_between(MIN_TIME - 100, MAX_TIME + 100) == [
+        (b"k", MIN_TIME, MIN_TIME + 10, b"first")
+    ]
+    assert store.first_end(MIN_TIME - 1) == MIN_TIME + 10
+    assert list(store.fetch(b"k", MIN_TIME - 1, MAX_TIME + 1)) == [
+        (MIN_TIME, MIN_TIME + 10, b"first")
+    ]

@@ -110,6 +110,8 @@ def test_bad_configuration_and_unknown_partitions() -> None:
         PartitionWatermarks([P0], idle_timeout_ms=0)
     with pytest.raises(ValueError, match="max_out_of_orderness"):
         PartitionWatermarks([P0], -1)
+    with pytest.raises(ValueError, match="twice"):
+        PartitionWatermarks([P0, P1, P0])
     with pytest.raises(KeyError, match="not an input partition"):
         PartitionWatermarks([P0]).observe("readings", 7, 1)
     with pytest.raises(ValueError, match="format"):
@@ -190,3 +192,33 @@ def test_task_watermark_combines_sources() -> None:
     assert task.current() == 2_000
     upstream.observe("0_0", 2_500, idle=True)
     assert task.is_idle() and task.current() == 2_000
+
+
+@given(
+    events=st.lists(
+        st.tuples(st.integers(0, 2), st.integers(-(10**6), 10**6), st.booleans()),
+        min_size=1,
+        max_size=60,
+    ),
+    partitions=st.integers(1, 3),
+    ooo=st.integers(0, 5_000),
+    idle_timeout=st.sampled_from([None, 50]),
+)
+def test_observers_agree_with_observe(events, partitions, ooo, idle_timeout) -> None:
+    parts = [("t", p) for p in range(partitions)]
+    slow = PartitionWatermarks(parts, ooo, idle_timeout)
+    fast = PartitionWatermarks(parts, ooo, idle_timeout)
+    observers = [fast.observer("t", p) for p in range(partitions)]
+    now = 0
+    for partition, ts, tick in events:
+        partition %= partitions
+        if tick:
+            now += 30
+            slow.on_wall_clock(now)
+            fast.on_wall_clock(now)
+        expected = slow.observe("t", partition, ts)
+        assert expected == slow.current()
+        assert observers[partition](ts) == expected
+        assert fast.current() == expected
+        assert fast.idle_partitions() == slow.idle_partitions()
+    assert fast.to_dict() == slow.to_dict()

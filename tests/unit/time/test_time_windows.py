@@ -118,7 +118,8 @@ def test_windowed_public_form_is_seconds() -> None:
     assert hash(w) == hash(Windowed.from_ms("a", 60_000, 120_000))
     assert w != Windowed.from_ms("a", 60_000, 120_001)
     assert w != Windowed.from_ms("b", 60_000, 120_000)
-    assert w != ("a", 60_000, 120_000)
+    key, start_ms, end_ms = w  # a tuple of exact times
+    assert (key, start_ms, end_ms) == ("a", 60_000, 120_000)
     assert repr(w) == "Windowed(key='a', start=60.0, end=120.0)"
     assert Windowed.from_dict(w.to_dict()) == w
     assert pickle.loads(pickle.dumps(w)) == w

@@ -1,6 +1,6 @@
 """Throughput of the event-time core: a windowed count vs a hand-written dict loop.
 
-    python bench/windowed.py [--events 1000000] [--keys 1000] [--rounds 7]
+    python bench/windowed_cpu.py [--events 1000000] [--keys 1000] [--rounds 7]
 
 No broker: both sides get the same in-memory events (key, key bytes, event time), slightly out
 of order. Both keep a watermark (largest time seen minus the out-of-orderness bound), count per

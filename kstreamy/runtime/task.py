@@ -71,17 +71,9 @@ class _Source:
         self.entry = entry
 
 
-def _event_time(
-    extract: Callable[[Any, Any, float], float] | None, key: Any, value: Any, record_ms: int
-) -> int:
-    """The record's event time in ms, from the extractor or the Kafka timestamp; an invalid one
-    is an error the bad-input policy handles (it would move windows and timers wrongly)."""
-    if extract is None:
-        raise ValueError(f"invalid record timestamp {record_ms} (event time needs one >= 0)")
-    try:
-        seconds = extract(key, value, record_ms / 1000)
-    except Exception as exc:
-        raise ValueError(f"the timestamp extractor failed: {type(exc).__name__}: {exc}") from exc
+def _event_time(seconds: Any) -> int:
+    """The event time in ms of what a timestamp extractor returned, or an error the bad-input
+    policy handles: an invalid time would move windows and timers wrongly."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds:
         raise ValueError(f"the timestamp extractor returned {seconds!r}, not seconds")
     if seconds < 0:
@@ -248,9 +240,16 @@ class Task:
                         continue
                 if extract is not None or (timestamp_ms < 0 and check_time):
                     try:
-                        timestamp_ms = ctx.timestamp_ms = _event_time(
-                            extract, key, value, timestamp_ms
-                        )
+                        if extract is None:
+                            raise ValueError(
+                                f"invalid record timestamp {timestamp_ms} (event time needs "
+                                "one >= 0)"
+                            )
+                        seconds = extract(key, value, timestamp_ms / 1000)
+                        if seconds.__class__ is float and seconds >= 0.0:  # the common case
+                            timestamp_ms = ctx.timestamp_ms = int(seconds * 1000)
+                        else:
+                            timestamp_ms = ctx.timestamp_ms = _event_time(seconds)
                     except Exception as exc:
                         handle("processing", "timestamp", exc, ctx, raw_key, raw_value)
                         continue

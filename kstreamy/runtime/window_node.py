@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from kstreamy.runtime.windowed import counting, reducing, windowed_aggregation
+from kstreamy.serde import fast_paths
 from kstreamy.topology import Node
 from kstreamy.windows import Windowed
 
@@ -115,13 +116,18 @@ def compile_window_aggregate(compiler: Compiler, node: Node, downstream: Forward
     compiler.on_discard.append(aggregation.discard)
     process = aggregation.process
     serialize_key = key_serde.serialize
+    fast_key = fast_paths(key_serde)[0] or serialize_key
     dropped = _NullDrops(node)
 
     def window_aggregate(key: Any, value: Any) -> None:
         if key is None or value is None:
             dropped(ctx.where())
             return
-        process(key, serialize_key(key), value, ctx.timestamp_ms, clock.current)
+        try:
+            key_bytes = fast_key(key)
+        except Exception:
+            key_bytes = serialize_key(key)
+        process(key, key_bytes, value, ctx.timestamp_ms, clock.current)
 
     return window_aggregate
 

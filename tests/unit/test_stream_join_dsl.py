@@ -98,6 +98,7 @@ ONE_SECOND = JoinWindows.of(1)
 )
 def test_stream_join_mistakes_are_reported_when_building(kwargs, message):
     _, left, right = _streams()
+    kwargs = dict(kwargs)
     joiner = kwargs.pop("joiner", lambda a, b: a)
     with pytest.raises(TopologyError, match=message):
         left.join(right, joiner, **kwargs)

@@ -57,7 +57,7 @@ class JoinSide:
         before_ms: int,
         after_ms: int,
         decode: Callable[[bytes], Any],
-        encode: Callable[[Any], bytes | None],
+        encode: Callable[[Any], bytes],
         left: bool,
         emits_unmatched: bool,
     ) -> None:
@@ -117,20 +117,19 @@ class WindowedJoin:
             side.on_late(key, value, ts, window, watermark)
             return
         raw_key = self._serialize_key(key)
-        own = side.encode(value)
-        matched = False
+        joiner, decode = self._joiner, other.decode
+        # A list first: the loop writes to the store it reads and calls downstream steps.
         partners = list(other.store.fetch(raw_key, ts - self._span, ts))
         for start, _end, entry in partners:
-            matched = True
             partner_ts = start + other.before
             when = ts if ts >= partner_ts else partner_ts
-            decode = other.decode
             for raw in join_records.decode(entry):
                 partner = decode(raw)
-                result = self._joiner(value, partner) if side.left else self._joiner(partner, value)
+                result = joiner(value, partner) if side.left else joiner(partner, value)
                 self._forward(key, result, when)
             if other.emits_unmatched and not join_records.is_matched(entry):
                 other.store.put(raw_key, start, join_records.mark_matched(entry))
+        matched = bool(partners)
         end = ts + side.after + 1
         if end + self._grace <= watermark:
             # Only with a negative boundary: the record's window closed before it arrived, so
@@ -140,6 +139,7 @@ class WindowedJoin:
             return
         start = ts - side.before
         store = side.store
+        own = side.encode(value)
         store.put(raw_key, start, join_records.append(store.get(raw_key, start), own, matched))
         if side.min_end is None or (side.min_end is not _UNKNOWN and end < side.min_end):
             side.min_end = end

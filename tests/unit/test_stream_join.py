@@ -280,3 +280,17 @@ def test_a_moved_task_neither_repeats_nor_loses_unmatched_results():
     _tick(after, 50)
     assert _results(after) == [("k5", "E-None", 31.0)]
     assert after.metrics.late_records_dropped == 1
+
+
+def test_a_quiet_input_holds_unmatched_results_back_until_it_is_idle():
+    app = App("idle")
+    left = app.stream("left", key_serde="str", value_serde="str")
+    right = app.stream("right", key_serde="str", value_serde="str", idle_timeout=30.0)
+    left.left_join(right, lambda a, b: f"{a}-{b}", name="j", window=JoinWindows.of(5)).to("out")
+    driver = TestDriver(app, wall_clock=1000.0)
+    driver.pipe("left", "k", "A", timestamp=10)
+    driver.pipe("left", "k2", "B", timestamp=20)
+    assert driver.read("out") == []  # no watermark while the right input has said nothing
+    driver.advance_wall_clock(31)
+    assert driver.watermarks() == {"0_0": 20.0}
+    assert driver.read("out") == [("k", "A-None")]

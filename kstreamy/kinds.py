@@ -264,3 +264,26 @@ register(
         event_time=True,
     )
 )
+
+
+def _stream_join_description(params: Mapping[str, Any]) -> str:
+    late = f", late -> {params['late_topic']}" if params.get("late_topic") else ""
+    return (
+        f"stores: [{params['this_store']}, {params['other_store']}], {params['how']} join, "
+        f"side: {params['side']}, window: {params['window']!r}{late}"
+    )
+
+
+register(
+    NodeKind(
+        "stream_join_side",
+        "kstreamy.runtime.stream_join:compile_stream_join_side",
+        "side ('this' = left input, 'other' = right input), this_store, other_store (window "
+        "stores of the left and right records), joiner(left, right), how ('inner'/'left'/"
+        "'outer'), window (JoinWindows), late_topic; both sides forward to one merge step",
+        store_params=("this_store", "other_store"),
+        needs_name=True,
+        describe=_stream_join_description,
+        event_time=True,
+    )
+)

@@ -45,6 +45,7 @@ from kstreamy.errors import ConfigError
 __all__ = [
     "Hopping",
     "InvalidWindowError",
+    "JoinWindows",
     "Session",
     "Sliding",
     "TimeWindows",
@@ -274,3 +275,72 @@ class Windowed(tuple):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Windowed.from_ms, tuple(self))
+
+
+def _signed_ms(what: str, seconds: Any) -> int:
+    """Like :func:`_to_ms`, but a join boundary may be negative (see :class:`JoinWindows`)."""
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds < 0:
+        return -_to_ms(what, -seconds, positive=False)
+    return _to_ms(what, seconds, positive=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinWindows:
+    """How far apart in event time two records of a stream-stream join may be (Kafka Streams'
+    ``JoinWindows``).
+
+    A record of the left stream at ``t`` joins every record of the right stream with the same
+    key and a time in ``[t - before, t + after]`` (both ends inclusive); a right record at
+    ``t`` looks at left records in ``[t - after, t + before]``. ``JoinWindows.of(diff)`` is
+    the symmetric window (``before = after = diff``). One boundary may be negative as long as
+    ``before + after >= 0``, as in Kafka Streams: ``JoinWindows(before=-5.0, after=10.0)``
+    joins right records 5 to 10 seconds after the left one.
+
+    ``grace`` is how long, in event time, a record may arrive behind the watermark and still
+    join. A record's window closes once the watermark passes its inclusive end plus grace
+    (:meth:`close_time`); only then is a left or outer join's unmatched result emitted, so it
+    is never followed by a match. The default grace is 0 (Kafka Streams'
+    ``ofTimeDifferenceWithNoGrace``), not the 24 hours of its deprecated ``JoinWindows.of``.
+    """
+
+    before: float
+    after: float
+    grace: float = 0.0
+    before_ms: int = dataclasses.field(init=False, repr=False)
+    after_ms: int = dataclasses.field(init=False, repr=False)
+    grace_ms: int = dataclasses.field(init=False, repr=False)
+
+    kind = "join"
+
+    def __post_init__(self) -> None:
+        before = _signed_ms("join window before", self.before)
+        after = _signed_ms("join window after", self.after)
+        if before + after < 0:
+            raise InvalidWindowError(
+                f"join window before ({self.before!r} s) + after ({self.after!r} s) must not be "
+                "negative: no record would ever be in the other's window"
+            )
+        object.__setattr__(self, "before_ms", before)
+        object.__setattr__(self, "after_ms", after)
+        object.__setattr__(self, "grace_ms", _to_ms("grace", self.grace, positive=False))
+
+    @classmethod
+    def of(cls, time_difference: float, grace: float = 0.0) -> JoinWindows:
+        """Records at most ``time_difference`` seconds apart join, whichever comes first
+        (Kafka Streams' ``ofTimeDifferenceAndGrace``)."""
+        return cls(time_difference, time_difference, grace)
+
+    @property
+    def span_ms(self) -> int:
+        """``before + after``: the width of a record's join window minus one millisecond."""
+        return self.before_ms + self.after_ms
+
+    def close_time(self, ts_ms: int, left: bool = True) -> int:
+        """The first watermark at which the window of a record at ``ts_ms`` is closed: no
+        record of the other side that could join it can arrive any more.
+
+        The window's end ``ts + after`` (``ts + before`` for a right record) is inclusive, so
+        it closes one millisecond after it, plus grace (Kafka Streams emits an unmatched
+        result when stream time is past ``ts + after + grace``, the same instant).
+        """
+        return ts_ms + (self.after_ms if left else self.before_ms) + 1 + self.grace_ms

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from kstreamy.dsl.grouped import GroupedStream
+from kstreamy.dsl.stream_join import join_streams, join_table
 from kstreamy.dsl.table import Table
 from kstreamy.errors import TopologyError
 from kstreamy.serde import Serde, resolve_serde
@@ -18,6 +19,7 @@ from kstreamy.topology import StoreSpec, Topology
 
 if TYPE_CHECKING:
     from kstreamy.processor import ProcessFunction
+    from kstreamy.windows import JoinWindows
 
 KeyValueFn = Callable[[Any, Any], Any]
 
@@ -197,41 +199,64 @@ class Stream:
 
     def join(
         self,
-        table: Table,
+        other: Table | Stream,
         joiner: Callable[[Any, Any], Any],
         how: str = "inner",
         name: str | None = None,
+        *,
+        window: JoinWindows | None = None,
+        late_topic: str | None = None,
     ) -> Stream:
-        """Enrich each record with the table row of the same key.
+        """Join with a table (each record meets its key's current row) or with a stream
+        (records of both streams meet when close in event time).
 
-        ``joiner(value, table_value)``. Inner: records without a row are dropped; ``how="left"``
-        calls the joiner with ``table_value=None`` instead. Stream and table topics must be
-        co-partitioned (same partition count, same keys -> same partition). If an earlier step
-        may have changed keys (map, flat_map), the stream is first written to the repartition
-        topic ``<app_id>-<name>-repartition``, as for ``group_by_key``; that needs ``name``.
+        Stream-table: ``joiner(value, table_value)``; inner drops records without a row,
+        ``how="left"`` passes ``table_value=None`` instead. Stream-stream (``other`` is a
+        Stream, ``window`` a :class:`~kstreamy.windows.JoinWindows`, ``name`` required):
+        ``joiner(left, right)`` per pair with the same key within the window; ``how`` may be
+        ``"left"`` or ``"outer"``, and a record without a partner when its window closes is
+        joined with None, once; late records are counted or go to ``late_topic`` (see
+        :mod:`kstreamy.dsl.stream_join`). Inputs must be co-partitioned; after a key-changing
+        step (map, flat_map) they are first repartitioned, which needs ``name``.
         """
-        if how not in ("inner", "left"):
-            raise TopologyError(f"stream-table join how must be 'inner' or 'left', got {how!r}")
-        if table.store is None:
+        if isinstance(other, Stream):
+            return join_streams(self, other, joiner, window, how, name, late_topic)
+        if window is not None or late_topic is not None:
             raise TopologyError(
-                "the table of a stream-table join must be materialized "
-                "(an aggregation, app.table(), or .materialize(name))"
+                "window= and late_topic= are for stream-stream joins; a stream-table join "
+                "looks up the table's current row"
             )
-        params = {"table_store": table.store, "joiner": _callable(joiner, "join"), "how": how}
-        stream = self
-        if self.key_changed:
-            if not name:
-                raise TopologyError(
-                    "a join after a key-changing step (map, flat_map) repartitions through a "
-                    "topic and needs name=..."
-                )
-            stream = self._repartition(name)
-        return stream._then("stream_table_join", params, name)
+        return join_table(self, other, joiner, how, name)
 
     def left_join(
-        self, table: Table, joiner: Callable[[Any, Any], Any], name: str | None = None
+        self,
+        other: Table | Stream,
+        joiner: Callable[[Any, Any], Any],
+        name: str | None = None,
+        *,
+        window: JoinWindows | None = None,
+        late_topic: str | None = None,
     ) -> Stream:
-        return self.join(table, joiner, how="left", name=name)
+        """``join(..., how="left")``: every record of this stream gives a result."""
+        return self.join(other, joiner, "left", name, window=window, late_topic=late_topic)
+
+    def outer_join(
+        self,
+        other: Stream,
+        joiner: Callable[[Any, Any], Any],
+        name: str | None = None,
+        *,
+        window: JoinWindows | None = None,
+        late_topic: str | None = None,
+    ) -> Stream:
+        """Stream-stream ``join(..., how="outer")``: every record of either stream gives a
+        result. (Stream-table joins are inner or left only, as in Kafka Streams.)"""
+        if not isinstance(other, Stream):
+            raise TopologyError(
+                "outer_join needs a Stream: a stream-table join is inner or left "
+                "(tables join tables with Table.outer_join)"
+            )
+        return self.join(other, joiner, "outer", name, window=window, late_topic=late_topic)
 
     def process(
         self,

@@ -8,7 +8,7 @@ At-least-once uses the same path, so both guarantees share one tested code path.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Iterator
 
 from kstreamy.state.store import KeyValueStore
@@ -83,10 +83,18 @@ class StoreTransaction:
             keys = self._sorted = sorted(self._pending)
             self._unsorted = []
         elif self._unsorted:
-            # Two sorted runs: Timsort merges them in linear time.
-            self._unsorted.sort()
-            keys += self._unsorted
-            keys.sort()
+            unsorted = self._unsorted
+            if len(unsorted) * 32 < len(keys):
+                # A few new keys (a scan per record, as window stores and joins do): binary
+                # insertion is a search plus a memmove each, where re-sorting would compare
+                # every buffered key again and make a commit interval quadratic.
+                for key in unsorted:
+                    insort(keys, key)
+            else:
+                # Two sorted runs: Timsort merges them in linear time.
+                unsorted.sort()
+                keys += unsorted
+                keys.sort()
             self._unsorted = []
         return keys
 

@@ -191,6 +191,30 @@ def test_scans_see_keys_written_after_an_earlier_scan(tx: StoreTransaction) -> N
     assert list(tx.items()) == [(b"a", b"A0"), (b"c", b"C0"), (b"d", b"5"), (b"e", b"E0")]
 
 
+def test_scans_between_single_writes_to_a_large_buffer_stay_sorted() -> None:
+    # A scan per record over a buffer of thousands of keys (window stores, joins): new keys are
+    # inserted one by one instead of re-sorting the buffer each time.
+    rng = random.Random(7)
+    tx = StoreTransaction(InMemoryStore("s"), "chg", 0)
+    model: dict[bytes, bytes] = {}
+    for i in range(500):
+        key = rng.randbytes(rng.randrange(1, 4))
+        tx.put(key, b"%d" % i)
+        model[key] = b"%d" % i
+    assert list(tx.items()) == sorted(model.items())
+    for i in range(300):
+        key = rng.randbytes(rng.randrange(1, 4))
+        if i % 3:
+            tx.put(key, b"x%d" % i)
+            model[key] = b"x%d" % i
+        else:
+            tx.delete(key)
+            model.pop(key, None)
+        start, end = sorted(rng.randbytes(2) for _ in range(2))
+        assert list(tx.items(start, end)) == _model_scan(model, start, end)
+    assert list(tx.items()) == sorted(model.items())
+
+
 def _model_scan(
     model: dict[bytes, bytes], start: bytes | None, end: bytes | None
 ) -> list[tuple[bytes, bytes]]:

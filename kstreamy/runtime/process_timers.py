@@ -119,4 +119,4 @@ class TimerFiring:
 def _ms(seconds: float) -> int:
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"a timer time is seconds (int or float), got {seconds!r}")
-    return int(seconds * 1000)
+    return round(seconds * 1000)

@@ -253,7 +253,7 @@ class _ProcessRuntime:
             return
         ctx = self._compiler.ctx
         saved = ctx.timestamp_ms
-        ctx.timestamp_ms = int(timestamp * 1000)
+        ctx.timestamp_ms = round(timestamp * 1000)
         try:
             self._downstream(key, value)
         finally:

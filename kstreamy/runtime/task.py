@@ -78,7 +78,7 @@ def _event_time(seconds: Any) -> int:
         raise ValueError(f"the timestamp extractor returned {seconds!r}, not seconds")
     if seconds < 0:
         raise ValueError(f"the timestamp extractor returned a negative time: {seconds!r}")
-    return int(seconds * 1000)
+    return round(seconds * 1000)
 
 
 def _first_try(serde: Any) -> Callable[[bytes | None], Any] | None:
@@ -247,7 +247,7 @@ class Task:
                             )
                         seconds = extract(key, value, timestamp_ms / 1000)
                         if seconds.__class__ is float and seconds >= 0.0:  # the common case
-                            timestamp_ms = ctx.timestamp_ms = int(seconds * 1000)
+                            timestamp_ms = ctx.timestamp_ms = round(seconds * 1000)
                         else:
                             timestamp_ms = ctx.timestamp_ms = _event_time(seconds)
                     except Exception as exc:

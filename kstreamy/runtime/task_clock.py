@@ -70,7 +70,7 @@ class TaskClock:
                 continue
             marks = PartitionWatermarks(
                 [(topic, partition) for topic in node.topics()],
-                int(node.params.get("max_out_of_orderness", 0.0) * 1000),
+                round(node.params.get("max_out_of_orderness", 0.0) * 1000),
                 _ms(node.params.get("idle_timeout")),
             )
             for topic in node.topics():
@@ -158,7 +158,7 @@ class TaskClock:
 
 
 def _ms(seconds: float | None) -> int | None:
-    return None if seconds is None else int(seconds * 1000)
+    return None if seconds is None else round(seconds * 1000)
 
 
 def time_plan(

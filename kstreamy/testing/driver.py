@@ -99,7 +99,7 @@ class TestDriver:
         self.partitions = partitions
         """Partitions of every topic, as far as watermarks across repartition topics go: each
         downstream task waits for the watermarks of this many upstream tasks."""
-        self.wall_clock_ms = int(wall_clock * 1000)
+        self.wall_clock_ms = round(wall_clock * 1000)
         """The driver's wall clock (ms since the epoch): it moves only by advance_wall_clock."""
         app.topology.validate()
         self.metrics = Metrics()
@@ -153,7 +153,7 @@ class TestDriver:
     ) -> None:
         """Process raw bytes as they would arrive from Kafka (useful for bad-input tests)."""
         self._source(topic)
-        self._enqueue(topic, key, value, int(timestamp * 1000), headers, partition)
+        self._enqueue(topic, key, value, round(timestamp * 1000), headers, partition)
         self._drain()
 
     def _source(self, topic: str) -> Any:
@@ -225,7 +225,7 @@ class TestDriver:
         """
         if seconds < 0:
             raise ValueError("the wall clock only moves forward")
-        self.wall_clock_ms += int(seconds * 1000)
+        self.wall_clock_ms += round(seconds * 1000)
         for task in list(self._tasks.values()):
             task.advance_wall_clock(self.wall_clock_ms)
             task.prepare_commit()

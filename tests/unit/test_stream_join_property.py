@@ -101,9 +101,8 @@ def test_the_join_matches_the_brute_force_reference_after_every_record(scenario)
         if len(highest) == 2:
             watermark = max(watermark, min(highest.values()) - ooo_ms)
 
-        # Half a millisecond up: the driver truncates seconds * 1000, and 1.001 * 1000 is
-        # 1000.999...
-        driver.pipe(side, key, record_id, timestamp=(ts + 0.5) / 1000)
+        # Times in seconds are rounded to the nearest millisecond (1.001 * 1000 is 1000.999...).
+        driver.pipe(side, key, record_id, timestamp=ts / 1000)
         for record in driver.records("out"):
             produced[(record.key, record.value, round(record.timestamp * 1000))] += 1
         assert produced == _reference(accepted, window, how, watermark), event

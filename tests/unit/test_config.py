@@ -35,10 +35,13 @@ def test_librdkafka_properties_pass_through_and_secrets_are_redacted():
     assert app.config.redacted()["kafka_config"]["sasl.password"] == "***"
 
 
-def test_bootstrap_from_environment(monkeypatch):
+def test_bootstrap_from_environment_overrides_code(monkeypatch):
+    assert App("a", bootstrap_servers="other:1").config.bootstrap_servers == "other:1"
     monkeypatch.setenv("KSTREAMY_BOOTSTRAP_SERVERS", "broker:1234")
     assert App("a").config.bootstrap_servers == "broker:1234"
-    assert App("a", bootstrap_servers="other:1").config.bootstrap_servers == "other:1"
+    config = App("a", bootstrap_servers="other:1").config
+    assert config.bootstrap_servers == "broker:1234"
+    assert config.source_of("bootstrap_servers") == "KSTREAMY_BOOTSTRAP_SERVERS"
 
 
 def test_unknown_librdkafka_property_fails_at_start_naming_it():

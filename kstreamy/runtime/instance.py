@@ -153,13 +153,15 @@ class Instance:
             self._loop()
             self._commit()
             self._state = "stopped"
-        except RecordError:
+        except RecordError as exc:
             # Keep the progress made before the failing record; its own offset stays uncommitted.
             self._commit_quietly()
             self._state = "failed"
+            self._error = f"{type(exc).__name__}: {exc}"
             raise
-        except BaseException:
+        except BaseException as exc:
             self._state = "failed"
+            self._error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
             self._close()
@@ -584,6 +586,7 @@ class Instance:
 
     _last_status = 0.0
     _status_due = False
+    _error: str | None = None
 
     def _write_status_throttled(self) -> None:
         """At most one write a second for frequent events (commits every 100 ms, restoration
@@ -604,6 +607,7 @@ class Instance:
                 "processing_guarantee": self.config.processing_guarantee,
                 "pid": os.getpid(),
                 "state": self._state,
+                "error": self._error,
                 "partitions": sorted(
                     f"{t}[{p}]" for t, p in self._routes if t in self._sub_of_lead
                 ),

@@ -8,15 +8,21 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kstreamy.errors import KStreamyError, MissingTopicError
+from kstreamy.runtime.clients import StartupAdmin, wait_for_cluster
 
 log = logging.getLogger("kstreamy.topics")
 
 
-def partition_counts(admin: AdminClient, timeout: float = 15.0) -> dict[str, int]:
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise KStreamyError(f"cannot reach the Kafka cluster: {exc}") from exc
+def partition_counts(admin: AdminClient) -> dict[str, int]:
+    """Partition count of every topic; the first call of start-up, so it also waits (a bounded
+    time) for the cluster to answer: see :func:`kstreamy.runtime.clients.wait_for_cluster`."""
+    if isinstance(admin, StartupAdmin):
+        metadata = wait_for_cluster(admin)
+    else:
+        try:
+            metadata = admin.list_topics(timeout=15.0)
+        except KafkaException as exc:
+            raise KStreamyError(f"cannot reach the Kafka cluster: {exc}") from exc
     return {
         name: len(topic.partitions)
         for name, topic in metadata.topics.items()

@@ -78,7 +78,9 @@ def to_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", errors="backslashreplace")
+        text = bytes(value).decode("utf-8", errors="backslashreplace")
+        # Control bytes (binary data such as 8-byte counts) as escapes, not raw to a terminal
+        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
     try:
         return json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):

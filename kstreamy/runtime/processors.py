@@ -14,6 +14,7 @@ from kstreamy.errors import SerdeError, TopologyError
 from kstreamy.runtime import stateful
 from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
+from kstreamy.serde_binding import bound_serializers
 from kstreamy.topology import Node, StoreSpec, SubTopology
 
 if TYPE_CHECKING:
@@ -171,8 +172,7 @@ def _compile_branch(node: Node, children: list[Node], compiled: dict[str, Forwar
 
 def _compile_sink(node: Node, ctx: RecordContext, emitter: Emitter) -> Forward:
     topic = node.params["topic"]
-    serialize_key = node.params["key_serde"].serialize
-    serialize_value = node.params["value_serde"].serialize
+    serialize_key, serialize_value = bound_serializers(node.params, topic)
     emit = emitter.emit
 
     def sink(key: Any, value: Any) -> None:

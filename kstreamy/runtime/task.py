@@ -16,6 +16,7 @@ from kstreamy.runtime.emitter import Emitter
 from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.task_state import TaskState
+from kstreamy.serde_binding import bound_deserializers
 from kstreamy.topology import StoreSpec, SubTopology
 
 
@@ -79,8 +80,7 @@ class Task:
             if node.kind != "source":
                 continue
             source = _Source(
-                node.params["key_serde"].deserialize,
-                node.params["value_serde"].deserialize,
+                *bound_deserializers(node.params, node.params["topics"][0]),
                 node.params.get("timestamp"),
                 entries[node.name],
             )

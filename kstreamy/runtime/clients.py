@@ -124,6 +124,9 @@ def wait_for_cluster(admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S) ->
 
     Gives up ``REFUSED_TIMEOUT_S`` after every broker refused the connection (or its name did
     not resolve), and after ``timeout`` in any case (a broker that does not answer at all).
+    This is the first thing an instance learns about its cluster, so it is also where the
+    embedded broker is recognised and the config given its group timeouts (before any
+    consumer is built from it).
     """
     started = time.monotonic()
     while True:

@@ -27,7 +27,8 @@ class MissingTopicError(KStreamyError):
         names = ", ".join(self.topics)
         super().__init__(
             f"input topic(s) not found on {bootstrap}: {names}. "
-            "Create them first (kstreamy does not create user topics)."
+            "Create them first (kstreamy does not create user topics), e.g. with "
+            f"`kstreamy topics create {' '.join(self.topics)} --partitions N`."
         )
 
 

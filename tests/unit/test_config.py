@@ -44,8 +44,10 @@ def test_bootstrap_from_environment_overrides_code(monkeypatch):
     assert config.source_of("bootstrap_servers") == "KSTREAMY_BOOTSTRAP_SERVERS"
 
 
-def test_unknown_librdkafka_property_fails_at_start_naming_it():
-    app = App("a", bootstrap_servers="127.0.0.1:1", **{"no.such.property": "1"})
+def test_unknown_librdkafka_property_fails_at_start_naming_it(tmp_path):
+    app = App(
+        "a", bootstrap_servers="127.0.0.1:1", state_dir=str(tmp_path), **{"no.such.property": "1"}
+    )
     app.stream("t").to("u")
     with pytest.raises(ConfigError, match=r"no\.such\.property"):
         app.run(install_signal_handlers=False)

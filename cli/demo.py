@@ -95,9 +95,7 @@ def run_demo(events: int, instances: int, bootstrap_servers: str | None) -> None
             # Every instance has a state directory of its own, as on separate machines.
             state_dir = tempfile.mkdtemp(prefix="kstreamy-demo-")
             state_dirs.append(state_dir)
-            processes.append(
-                subprocess.Popen(command, env={**env, "KSTREAMY_DEMO_STATE_DIR": state_dir})
-            )
+            processes.append(subprocess.Popen([*command, "--state-dir", state_dir], env=env))
         _say(f"started {instances} instance processes: pids {[p.pid for p in processes]}")
 
         got = _read_outputs(bootstrap_servers, names, expected, processes)

@@ -40,7 +40,6 @@ def build_app() -> App:
     app = App(
         f"kstreamy-demo{suffix}",
         on_deserialization_error="dead_letter",
-        state_dir=os.environ.get("KSTREAMY_DEMO_STATE_DIR", "./state"),
         commit_interval_ms=1000,
         session_timeout_ms=6000,
         max_poll_interval_ms=10000,

@@ -9,38 +9,73 @@ from typing import Annotated
 
 import typer
 
+import kstreamy
 from kstreamy.errors import KStreamyError
 from kstreamy_cli.loading import load_app
+from kstreamy_cli.options import (
+    CONTEXT,
+    AppSpec,
+    Bootstrap,
+    Command,
+    Sets,
+    StateDir,
+    fail,
+    overrides,
+)
+from kstreamy_cli.topics import topics_cli
 
 cli = typer.Typer(
     help="Run and operate kstreamy stream-processing applications.",
+    epilog="Logging: KSTREAMY_LOG_LEVEL=DEBUG|INFO|WARNING|ERROR (default INFO). "
+    "Settings: every App setting can be given as KSTREAMY_<SETTING> (e.g. "
+    "KSTREAMY_STATE_DIR=/tmp/wc-2) or `kstreamy run --set key=value`.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
+cli.add_typer(topics_cli, name="topics")
 
-AppSpec = Annotated[str, typer.Argument(help="The application, as package.module:attribute")]
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kstreamy {kstreamy.__version__}")
+        raise typer.Exit()
 
 
-@cli.command()
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Run and operate kstreamy stream-processing applications."""
+
+
+@cli.command(cls=Command)
 def run(
     app_spec: AppSpec,
-    bootstrap_servers: Annotated[
-        str | None, typer.Option("--bootstrap-servers", "-b", help="Override the Kafka brokers")
-    ] = None,
+    bootstrap_servers: Bootstrap = None,
+    state_dir: StateDir = None,
+    sets: Sets = None,
 ) -> None:
     """Start ONE instance of the application in this process.
 
-    Start the same command again (here or on another machine) to scale out: instances with the
-    same application id share the input partitions. SIGTERM or Ctrl-C stops gracefully.
+    Start the same command again, on another machine or here with its own --state-dir, to scale
+    out: instances with the same application id share the input partitions. SIGTERM or Ctrl-C
+    stops gracefully.
+
+    Settings come from the code, then KSTREAMY_<SETTING> environment variables, then --set (the
+    last one wins). Log level: KSTREAMY_LOG_LEVEL (default INFO).
     """
-    app = load_app(app_spec)
-    if bootstrap_servers:
-        app.config.bootstrap_servers = bootstrap_servers
+    app = load_app(app_spec, overrides(sets, state_dir, bootstrap_servers))
     try:
         app.run()
     except KStreamyError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from exc
+        fail(exc)
     except KeyboardInterrupt:
         typer.secho(
             "stopped at once (second signal): nothing committed since the last commit", err=True
@@ -48,48 +83,42 @@ def run(
         raise typer.Exit(130) from None
 
 
-@cli.command()
+@cli.command(cls=Command)
 def describe(app_spec: AppSpec) -> None:
     """Print the application's topology: sub-topologies, processors, topics."""
     app = load_app(app_spec)
     try:
         typer.echo(app.describe())
     except KStreamyError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from exc
+        fail(exc)
 
 
-@cli.command()
-def status(
-    app_spec: AppSpec,
-    state_dir: Annotated[
-        str | None, typer.Option(help="The instance's state_dir, if not the app's setting")
-    ] = None,
-) -> None:
+@cli.command(cls=Command)
+def status(app_spec: AppSpec, state_dir: StateDir = None, sets: Sets = None) -> None:
     """Show what the instance using this state directory owns and how far it got.
 
     Reads the status file a running instance rewrites on every assignment change, commit and,
     while restoring state, every second: tasks (running or restoring, with records restored),
-    committed offsets and counters.
+    committed offsets, counters, and why it stopped if it failed.
     """
     from kstreamy_cli.status import show_status
 
-    app = load_app(app_spec)
-    if state_dir:
-        app.config.state_dir = state_dir
+    app = load_app(app_spec, overrides(sets, state_dir))
     if not show_status(app.config.app_state_dir):
         raise typer.Exit(1)
 
 
-@cli.command()
+@cli.command(cls=Command)
 def broker(
     port: Annotated[
-        int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one)")
+        int | None,
+        typer.Option(metavar="PORT", help="Port on 127.0.0.1 (default: a free one)"),
     ] = None,
 ) -> None:
     """Start the embedded broker (Tansu, in memory) and print its bootstrap address.
 
-    Runs until Ctrl-C or SIGTERM. Memory only: stopping it loses every topic.
+    Runs until Ctrl-C or SIGTERM. Memory only: stopping it loses every topic. Applications
+    started on it use short group timeouts, so group joins take a second or two.
     """
     from kstreamy.testing.broker import EmbeddedBroker
 
@@ -97,8 +126,7 @@ def broker(
     try:
         address = embedded.start()
     except KStreamyError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from exc
+        fail(exc)
     typer.echo(address, nl=True)
     typer.echo(f"embedded broker ready; export KSTREAMY_BOOTSTRAP_SERVERS={address}", err=True)
     sys.stdout.flush()
@@ -115,14 +143,18 @@ def broker(
         typer.echo("embedded broker stopped", err=True)
 
 
-@cli.command()
+@cli.command(cls=Command)
 def demo(
-    events: Annotated[int, typer.Option(help="How many sample events to produce")] = 20000,
-    instances: Annotated[int, typer.Option(help="How many instance processes to run")] = 2,
+    events: Annotated[int, typer.Option(metavar="N", help="How many sample events")] = 20000,
+    instances: Annotated[int, typer.Option(metavar="N", help="How many instance processes")] = 2,
     bootstrap_servers: Annotated[
         str | None,
         typer.Option(
-            "--bootstrap-servers", "-b", help="Use this broker instead of the embedded one"
+            "--bootstrap-servers",
+            "-b",
+            metavar="HOST:PORT",
+            help="Use this broker instead of the embedded one",
+            show_default=False,
         ),
     ] = None,
 ) -> None:
@@ -132,9 +164,8 @@ def demo(
     try:
         run_demo(events=events, instances=instances, bootstrap_servers=bootstrap_servers)
     except KStreamyError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from exc
+        fail(exc)
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="kstreamy")

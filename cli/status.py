@@ -34,6 +34,8 @@ def show_status(app_state_dir: Path) -> bool:
     age = time.time() - status.get("updated_at", time.time())
     typer.echo(f"application  {status.get('application_id')}")
     typer.echo(f"instance     pid {pid}: {state} (status written {age:.0f}s ago)")
+    if status.get("error"):
+        typer.secho(f"stopped by   {status['error']}", fg=typer.colors.RED)
     tasks = status.get("tasks", {})
     restoring = status.get("restoring", {})
     typer.echo(f"tasks        {len(tasks)}")

@@ -1,5 +1,7 @@
 """Enrich clicks with the user's profile (a stream-table join) and count clicks per country.
 
+    kstreamy topics create users --partitions 4 --config cleanup.policy=compact
+    kstreamy topics create clicks clicks-enriched clicks-per-country --partitions 4
     kstreamy run examples.click_enrichment:app
 
 Inputs: ``users`` (compacted; key: user id, value: JSON profile, a tombstone deletes the user)

@@ -1,5 +1,6 @@
 """Drop repeated events (same event id) with the Processor API and keyed state.
 
+    kstreamy topics create payments payments-unique --partitions 4
     kstreamy run examples.deduplicate:app
 
 Input: ``payments`` (key: account, value: JSON with an ``id``). Output: ``payments-unique``, each

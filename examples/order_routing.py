@@ -1,13 +1,17 @@
 """Route orders by region, drop test orders, and dead-letter what cannot be parsed.
 
-Run one instance (start it again in another terminal to scale out):
+Input: topic ``orders`` (key: order id, value: JSON ``{"region", "amount_cents", "test"}``).
+Output: ``orders-eu``, ``orders-us`` and ``orders-other`` with the amount in units added.
+Records that are not JSON go to ``order-routing-dlq`` (created by the application). Run one
+instance, and more (here with their own ``--state-dir``) to scale out:
 
     kstreamy broker &                       # or point at your Kafka
     export KSTREAMY_BOOTSTRAP_SERVERS=127.0.0.1:<port>
+    kstreamy topics create orders orders-eu orders-us orders-other --partitions 6
     kstreamy run examples.order_routing:app
-
-Input: topic ``orders`` (key: order id, value: JSON ``{"region", "amount_cents", "test"}``).
-Output: ``orders-eu``, ``orders-us`` and ``orders-other`` with the amount in units added.
+    printf 'o-1\t{"region": "eu", "amount_cents": 1250}\n' |
+        kstreamy topics produce orders --app examples.order_routing:app
+    kstreamy topics tail orders-eu --app examples.order_routing:app
 """
 
 from __future__ import annotations

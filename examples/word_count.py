@@ -1,9 +1,15 @@
 """Count words across lines of text, with the counts kept in a changelog-backed store.
 
-    kstreamy run examples.word_count:app
-
 Input: topic ``lines`` (values: text). Output: ``word-counts`` (key: word, value: 8-byte count),
-one record per update. ``group_by_key`` after ``flat_map`` repartitions through
+one record per update. Create both first; the partition count of ``lines`` is the most
+instances that can share the work:
+
+    kstreamy topics create lines word-counts --partitions 4
+    kstreamy run examples.word_count:app
+    kstreamy run examples.word_count:app --state-dir /tmp/wc-2      # a second instance here
+    printf 'to be or not to be\n' | kstreamy topics produce lines --app examples.word_count:app
+    kstreamy topics tail word-counts --app examples.word_count:app
+ ``group_by_key`` after ``flat_map`` repartitions through
 ``word-count-words-repartition`` so that every occurrence of a word meets in one task; the
 counts live in the ``counts`` store, backed by ``word-count-counts-changelog``.
 """

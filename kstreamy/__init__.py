@@ -25,9 +25,20 @@ from kstreamy.topology import StoreSpec
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``avro_registry`` needs the optional ``registry`` extra: imported on first use only."""
+    if name in ("avro_registry", "AvroRegistrySerde"):
+        from kstreamy import serde_registry
+
+        return getattr(serde_registry, name)
+    raise AttributeError(f"module 'kstreamy' has no attribute {name!r}")
+
+
 __all__ = [
     "App",
     "AppConfig",
+    "AvroRegistrySerde",
     "AvroSerde",
     "BranchedStream",
     "BytesSerde",
@@ -52,4 +63,5 @@ __all__ = [
     "Table",
     "TopologyError",
     "ValueState",
+    "avro_registry",
 ]

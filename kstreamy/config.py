@@ -4,6 +4,10 @@ Keys are snake_case kstreamy settings. Any key containing a dot is a librdkafka 
 (``"security.protocol"``, ``"sasl.mechanism"``, ...) passed through to every client, so the
 security settings of an existing Kafka setup can be used unchanged. Per-client librdkafka
 properties go in ``consumer_config`` / ``producer_config`` / ``admin_config``.
+
+Settings given in code can be overridden without touching the code: ``KSTREAMY_<SETTING>``
+environment variables override code, and ``kstreamy run --set key=value`` overrides both (see
+:mod:`kstreamy.config_sources`).
 """
 
 from __future__ import annotations
@@ -11,9 +15,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
+from kstreamy.config_sources import (
+    KAFKA_ENV_PREFIX,
+    env_name,
+    env_texts,
+    settings_from_text,
+    suggest,
+)
 from kstreamy.errors import ConfigError
 
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
@@ -69,36 +81,76 @@ class AppConfig:
     def app_state_dir(self) -> Path:
         return Path(self.state_dir) / self.application_id
 
+    setting_sources: ClassVar[dict[str, str]] = {}
+    """Where each setting not left at its default came from: ``"code"``, the environment
+    variable's name, or ``"--set"``. Error messages name it, so an operator knows what to
+    change."""
+    _given: ClassVar[dict[str, Any]] = {}
+
     @classmethod
     def build(cls, application_id: str, **settings: Any) -> AppConfig:
-        """Validate raw settings; unknown keys and wrong types are reported all at once."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        known: dict[str, Any] = {}
-        passthrough: dict[str, Any] = {}
+        """Validate settings given in code, with ``KSTREAMY_<SETTING>`` environment variables
+        over them. Every problem (unknown keys with suggestions, wrong types, out of range) is
+        reported at once, in one ConfigError."""
+        annotations = _annotations()
+        texts, misspelt = env_texts(os.environ, annotations)
+        env_values, problems = settings_from_text(texts, annotations, _env_label)
+        labels = {key: _env_label(key) for key in env_values}
+        for variable, close in misspelt.items():
+            problems.append(f"{variable} names no setting (did you mean {', '.join(close)}?)")
+        code = {key: "code" for key in settings}
+        return cls._merge(application_id, [(settings, code, []), (env_values, labels, problems)])
+
+    def with_overrides(self, texts: Mapping[str, str], source: str = "--set") -> AppConfig:
+        """A new config with settings given as text (``kstreamy run --set key=value``) over
+        everything else, parsed to each setting's type and validated like code."""
+        values, problems = settings_from_text(
+            texts, _annotations(), lambda key: f"{source} {key}={texts[key]}"
+        )
+        labels = {key: source for key in values}
+        return self._merge(
+            self.application_id,
+            [(self._given, self.setting_sources, []), (values, labels, problems)],
+        )
+
+    @classmethod
+    def _merge(
+        cls,
+        application_id: str,
+        layers: list[tuple[Mapping[str, Any], Mapping[str, str], list[str]]],
+    ) -> AppConfig:
+        """Later layers win. Each layer: values, where each came from, problems found so far."""
+        annotations = _annotations()
+        given: dict[str, Any] = {}
+        sources: dict[str, str] = {}
         problems: list[str] = []
-        for key, value in settings.items():
-            if "." in key:
-                passthrough[key] = value
-            elif key in fields:
-                known[key] = value
-            else:
-                close = [n for n in fields if n.split("_")[0] == key.split("_")[0]]
-                hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                problems.append(f"unknown setting {key!r}{hint}")
-        env_bootstrap = os.environ.get("KSTREAMY_BOOTSTRAP_SERVERS")
-        if "bootstrap_servers" not in known and env_bootstrap:
-            known["bootstrap_servers"] = env_bootstrap
+        for values, labels, layer_problems in layers:
+            problems.extend(layer_problems)
+            for key, value in values.items():
+                if "." in key or key in annotations:
+                    given[key] = value
+                    sources[key] = labels[key]
+                else:
+                    close = suggest(key, annotations)
+                    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                    problems.append(f"unknown setting {key!r}{hint}")
         if not isinstance(application_id, str) or not _APP_ID.match(application_id):
             problems.append(
                 f"application_id {application_id!r} must be 1-200 characters of "
                 "letters, digits, '.', '_' or '-' (it names the consumer group and topics)"
             )
+        known = {k: v for k, v in given.items() if "." not in k}
         for key, value in known.items():
-            problems.extend(_check_type(key, value, cls.__annotations__[key]))
+            problems.extend(
+                _where(sources[key], p) for p in _check_type(key, value, annotations[key])
+            )
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         config = cls(application_id=application_id, **known)
-        config.kafka_config = {**passthrough, **config.kafka_config}
+        passthrough = {k: v for k, v in given.items() if "." in k}
+        config.kafka_config = {**config.kafka_config, **passthrough}
+        config.setting_sources = sources
+        config._given = given
         config._check_ranges()
         return config
 
@@ -113,15 +165,31 @@ class AppConfig:
             "state_buffer_max_records",
         ):
             if getattr(self, name) <= 0:
-                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
+                problems.append(self._at(name, f"{name} must be > 0, got {getattr(self, name)}"))
         if self.poll_timeout_ms < 0:
-            problems.append(f"poll_timeout_ms must be >= 0, got {self.poll_timeout_ms}")
+            problems.append(
+                self._at(
+                    "poll_timeout_ms", f"poll_timeout_ms must be >= 0, got {self.poll_timeout_ms}"
+                )
+            )
         if self.commit_interval_ms is not None and self.commit_interval_ms < 0:
-            problems.append(f"commit_interval_ms must be >= 0, got {self.commit_interval_ms}")
+            problems.append(
+                self._at(
+                    "commit_interval_ms",
+                    f"commit_interval_ms must be >= 0, got {self.commit_interval_ms}",
+                )
+            )
         if not self.bootstrap_servers:
-            problems.append("bootstrap_servers must not be empty")
+            problems.append(self._at("bootstrap_servers", "bootstrap_servers must not be empty"))
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+    def _at(self, setting: str, problem: str) -> str:
+        return _where(self.setting_sources.get(setting, "code"), problem)
+
+    def source_of(self, setting: str) -> str:
+        """Where a setting's value came from: code, an environment variable, --set, default."""
+        return self.setting_sources.get(setting, "default")
 
     def redacted(self) -> dict[str, Any]:
         """Settings for logs and ``describe``: secrets masked."""
@@ -132,6 +200,24 @@ class AppConfig:
                 for k, v in out[section].items()
             }
         return out
+
+
+def _annotations() -> dict[str, str]:
+    """Setting name -> its type hint as a string (``application_id`` is not a setting)."""
+    return {
+        f.name: str(f.type) for f in dataclasses.fields(AppConfig) if f.name != "application_id"
+    }
+
+
+def _env_label(key: str) -> str:
+    if "." in key:
+        return KAFKA_ENV_PREFIX + key.upper().replace(".", "_")
+    return env_name(key)
+
+
+def _where(source: str, problem: str) -> str:
+    """Prefix a problem with its source unless it was given in code."""
+    return problem if source == "code" else f"{source}: {problem}"
 
 
 def _check_type(key: str, value: Any, annotation: str) -> list[str]:

@@ -27,7 +27,23 @@ class MissingTopicError(KStreamyError):
         names = ", ".join(self.topics)
         super().__init__(
             f"input topic(s) not found on {bootstrap}: {names}. "
-            "Create them first (kstreamy does not create user topics)."
+            "Create them first (kstreamy does not create user topics), e.g. with "
+            f"`kstreamy topics create {' '.join(self.topics)} --partitions N`."
+        )
+
+
+class BrokerUnreachableError(KStreamyError):
+    """No broker answered at start-up: names the address tried and every way to set it."""
+
+    def __init__(self, bootstrap: str, source: str, waited_s: float, cause: str) -> None:
+        self.bootstrap = bootstrap
+        origin = "" if source == "default" else f", from {source}"
+        super().__init__(
+            f"cannot reach Kafka at {bootstrap} (bootstrap_servers{origin}) within "
+            f"{waited_s:.0f}s: {cause}. Is the broker running there? Set the address with "
+            "bootstrap_servers in App(...), `kstreamy run --bootstrap-servers HOST:PORT` "
+            "(or --set bootstrap_servers=HOST:PORT) or the environment variable "
+            "KSTREAMY_BOOTSTRAP_SERVERS"
         )
 
 
@@ -50,6 +66,7 @@ class RecordError(KStreamyError):
         offset: int,
         cause: BaseException,
         field: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.stage = stage
         self.topic = topic
@@ -59,7 +76,8 @@ class RecordError(KStreamyError):
         self.cause = cause
         where = f"topic={topic} partition={partition} offset={offset}"
         what = f"{stage} of {field}" if field else stage
-        super().__init__(f"{what} failed at {where}: {type(cause).__name__}: {cause}")
+        message = f"{what} failed at {where}: {type(cause).__name__}: {cause}"
+        super().__init__(f"{message}. {hint}" if hint else message)
 
 
 class DeliveryError(KStreamyError):

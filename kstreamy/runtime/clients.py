@@ -1,18 +1,42 @@
-"""librdkafka client settings derived from the application config.
+"""librdkafka client settings derived from the application config, and the start-up check.
 
 Kept in one place so the consumer, producer and admin client agree on the group id, security
-settings and the timeouts the runtime relies on.
+settings, logging and the timeouts the runtime relies on.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from kstreamy.config import AppConfig
-from kstreamy.errors import ConfigError
+from kstreamy.errors import BrokerUnreachableError, ConfigError
+from kstreamy.runtime.kafka_log import KafkaLog
+
+log = logging.getLogger("kstreamy.clients")
+
+CONNECT_TIMEOUT_S = 15.0
+"""How long start-up waits for a broker to answer at all."""
+REFUSED_TIMEOUT_S = 5.0
+"""How long it keeps trying once every broker refused the connection or did not resolve."""
+
+EMBEDDED_CLUSTER_ID = "tansu_cluster"
+"""The cluster id the embedded broker (Tansu) reports unless it is started with another."""
+EMBEDDED_GROUP_SETTINGS = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300}
+"""Group timeouts used on the embedded broker when the application sets neither. Tansu holds a
+group join for about half the session timeout and a rebalance for about twice it, whatever
+max.poll.interval.ms is; on a loopback broker a short session timeout costs nothing."""
+
+_kafka_log = KafkaLog()
+
+
+def logging_settings() -> dict[str, Any]:
+    """librdkafka's log lines go through Python logging (see :mod:`kstreamy.runtime.kafka_log`)."""
+    return {"logger": _kafka_log, "log.connection.close": False}
 
 
 def consumer_settings(config: AppConfig) -> dict[str, Any]:
@@ -30,6 +54,7 @@ def consumer_settings(config: AppConfig) -> dict[str, Any]:
         # librdkafka pauses fetching for this long whenever its prefetch queue is full; the 1 s
         # default caps a fast loop at about 100k records/s per partition.
         "fetch.queue.backoff.ms": 10,
+        **logging_settings(),
     }
     if config.heartbeat_interval_ms is not None:
         settings["heartbeat.interval.ms"] = config.heartbeat_interval_ms
@@ -50,12 +75,13 @@ def producer_settings(config: AppConfig) -> dict[str, Any]:
         # record, for at most 100 ms more latency.
         "linger.ms": 100,
         "delivery.report.only.error": True,
+        **logging_settings(),
     }
     return {**settings, **config.kafka_config, **config.producer_config}
 
 
 def admin_settings(config: AppConfig) -> dict[str, Any]:
-    settings = {"bootstrap.servers": config.bootstrap_servers}
+    settings = {"bootstrap.servers": config.bootstrap_servers, **logging_settings()}
     return {**settings, **config.kafka_config, **config.admin_config}
 
 
@@ -67,5 +93,73 @@ def create_client(factory: Any, settings: dict[str, Any], role: str) -> Any:
         raise ConfigError(f"invalid {role} setting: {exc}") from exc
 
 
-def create_admin(config: AppConfig) -> AdminClient:
-    return create_client(AdminClient, admin_settings(config), "admin client")
+class StartupAdmin(AdminClient):
+    """The admin client of start-up: it remembers the config it was built from and the last
+    connection error, so a broker that never answers gives one clear error (see
+    :func:`wait_for_cluster`)."""
+
+    def __init__(self, settings: dict[str, Any], config: AppConfig | None) -> None:
+        self.config = config
+        self.bootstrap_servers = str(settings.get("bootstrap.servers", ""))
+        self.last_error: str | None = None
+        self.all_down_since: float | None = None
+        super().__init__({**settings, "error_cb": self._on_error})
+
+    def _on_error(self, error: KafkaError) -> None:
+        down = error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE)
+        if down and self.all_down_since is None:
+            self.all_down_since = time.monotonic()
+        if error.code() != KafkaError._ALL_BROKERS_DOWN or self.last_error is None:
+            self.last_error = error.str()
+
+
+def create_admin(config: AppConfig) -> StartupAdmin:
+    return create_client(
+        lambda settings: StartupAdmin(settings, config), admin_settings(config), "admin client"
+    )
+
+
+def wait_for_cluster(admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S) -> ClusterMetadata:
+    """Cluster metadata, or a BrokerUnreachableError naming the address and how to set it.
+
+    Gives up ``REFUSED_TIMEOUT_S`` after every broker refused the connection (or its name did
+    not resolve), and after ``timeout`` in any case (a broker that does not answer at all).
+    This is the first thing an instance learns about its cluster, so it is also where the
+    embedded broker is recognised and the config given its group timeouts (before any
+    consumer is built from it).
+    """
+    started = time.monotonic()
+    while True:
+        try:
+            metadata = admin.list_topics(timeout=1.0)
+        except KafkaException as exc:
+            if exc.args[0].code() not in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
+                raise
+        else:
+            _tune_for_embedded(admin, metadata)
+            return metadata
+        admin.poll(0)  # serves error_cb and the log lines
+        now = time.monotonic()
+        refused_long = admin.all_down_since is not None and (
+            now - admin.all_down_since >= REFUSED_TIMEOUT_S
+        )
+        if refused_long or now - started >= timeout:
+            config = admin.config
+            source = config.source_of("bootstrap_servers") if config else "default"
+            cause = admin.last_error or "no answer"
+            raise BrokerUnreachableError(admin.bootstrap_servers, source, now - started, cause)
+
+
+def _tune_for_embedded(admin: StartupAdmin, metadata: ClusterMetadata) -> None:
+    """On the embedded broker, short group timeouts unless the application chose its own."""
+    config = admin.config
+    if config is None or metadata.cluster_id != EMBEDDED_CLUSTER_ID:
+        return
+    if any(name in config.setting_sources for name in EMBEDDED_GROUP_SETTINGS):
+        return
+    for name, value in EMBEDDED_GROUP_SETTINGS.items():
+        setattr(config, name, value)
+    log.info(
+        "embedded broker: %s for fast group joins (set them to override)",
+        ", ".join(f"{k}={v}" for k, v in EMBEDDED_GROUP_SETTINGS.items()),
+    )

@@ -25,6 +25,17 @@ log = logging.getLogger("kstreamy.errors")
 HEADER_PREFIX = "kstreamy.error."
 
 
+def policy_hint(stage: str) -> str:
+    """How to get past a record that stops the instance: without it, every restart stops again
+    at the same record."""
+    setting = f"on_{stage}_error"
+    return (
+        f"A restart retries this record; to get past records like it, set {setting} to "
+        f"'skip' or 'dead_letter' (in App(...), with `kstreamy run ... --set "
+        f"{setting}=dead_letter`, or KSTREAMY_{setting.upper()}=dead_letter)"
+    )
+
+
 class RecordErrorHandler:
     def __init__(
         self,
@@ -52,9 +63,12 @@ class RecordErrorHandler:
         raw_value: bytes | None,
     ) -> None:
         policy = self._policies[stage]
-        error = RecordError(stage, ctx.topic, ctx.partition, ctx.offset, exc, field)
         if policy == "fail":
-            raise error from exc
+            hint = policy_hint(stage)
+            raise RecordError(
+                stage, ctx.topic, ctx.partition, ctx.offset, exc, field, hint
+            ) from exc
+        error = RecordError(stage, ctx.topic, ctx.partition, ctx.offset, exc, field)
         if policy == "skip":
             self.metrics.records_skipped += 1
             log.warning("skipped record: %s", error)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kstreamy.errors import SerdeError
 from kstreamy.serde import fast_paths, is_identity
+from kstreamy.serde_binding import bind
 from kstreamy.topology import Node
 
 if TYPE_CHECKING:
@@ -99,8 +100,8 @@ def compile_sink(compiler: Compiler, node: Node, downstream: Forward) -> Forward
     ctx = compiler.ctx
     emit = compiler.emitter.emit
     topic = node.params["topic"]
-    key_serde = node.params["key_serde"]
-    value_serde = node.params["value_serde"]
+    key_serde = bind(node.params["key_serde"], topic, True)
+    value_serde = bind(node.params["value_serde"], topic, False)
     serialize_key = key_serde.serialize
     serialize_value = value_serde.serialize
     fast_key = fast_paths(key_serde)[0] or serialize_key

@@ -19,6 +19,7 @@ from kstreamy.runtime.task_clock import METADATA_KEY as CLOCK_METADATA
 from kstreamy.runtime.task_clock import TaskClock, TimePlan, task_id
 from kstreamy.runtime.time_hook import TimeListener
 from kstreamy.serde import fast_paths, is_identity
+from kstreamy.serde_binding import bind
 from kstreamy.state.task_state import TaskState
 from kstreamy.time.control import decode_watermark
 from kstreamy.topology import StoreSpec, SubTopology
@@ -128,8 +129,8 @@ class Task:
             if node.role != "source":
                 continue
             source = _Source(
-                node.params["key_serde"],
-                node.params["value_serde"],
+                bind(node.params["key_serde"], node.params["topics"][0], True),
+                bind(node.params["value_serde"], node.params["topics"][0], False),
                 node.params.get("timestamp"),
                 entries[node.name],
                 bool(node.params.get("internal")) and self.clock is not None,

@@ -9,18 +9,23 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError, MissingTopicError
-from kstreamy.runtime.clients import create_admin
+from kstreamy.runtime.clients import StartupAdmin, create_admin, wait_for_cluster
 from kstreamy.runtime.topic_plan import TopicPlan, plan_topics
 from kstreamy.topology import Topology
 
 log = logging.getLogger("kstreamy.topics")
 
 
-def partition_counts(admin: AdminClient, timeout: float = 15.0) -> dict[str, int]:
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise KStreamyError(f"cannot reach the Kafka cluster: {exc}") from exc
+def partition_counts(admin: AdminClient) -> dict[str, int]:
+    """Partition count of every topic; the first call of start-up, so it also waits (a bounded
+    time) for the cluster to answer: see :func:`kstreamy.runtime.clients.wait_for_cluster`."""
+    if isinstance(admin, StartupAdmin):
+        metadata = wait_for_cluster(admin)
+    else:
+        try:
+            metadata = admin.list_topics(timeout=15.0)
+        except KafkaException as exc:
+            raise KStreamyError(f"cannot reach the Kafka cluster: {exc}") from exc
     return {
         name: len(topic.partitions)
         for name, topic in metadata.topics.items()

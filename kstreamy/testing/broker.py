@@ -80,6 +80,8 @@ class EmbeddedBroker:
     def _wait_ready(self, timeout: float) -> None:
         from confluent_kafka.admin import AdminClient
 
+        from kstreamy.runtime.clients import logging_settings
+
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         admin = None
@@ -95,7 +97,7 @@ class EmbeddedBroker:
                     # A plain connect first: the Kafka client would log every refused attempt.
                     socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                     admin = AdminClient(
-                        {"bootstrap.servers": self.bootstrap_servers, "log.connection.close": False}
+                        {"bootstrap.servers": self.bootstrap_servers, **logging_settings()}
                     )
                 admin.list_topics(timeout=1)
                 return

@@ -17,6 +17,7 @@ from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.task import Task, task_id
 from kstreamy.runtime.task_clock import time_plan
 from kstreamy.serde import Serde, resolve_serde
+from kstreamy.serde_binding import bind
 from kstreamy.state.memory_store import InMemoryStore
 from kstreamy.state.task_state import TaskState
 from kstreamy.time.watermarks import NO_WATERMARK
@@ -135,8 +136,8 @@ class TestDriver:
         source = self._source(topic)
         self.pipe_raw(
             topic,
-            source.params["key_serde"].serialize(key),
-            source.params["value_serde"].serialize(value),
+            bind(source.params["key_serde"], topic, True).serialize(key),
+            bind(source.params["value_serde"], topic, False).serialize(value),
             timestamp,
             headers,
             partition,

@@ -21,13 +21,14 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kstreamy.errors import KStreamyError
+from kstreamy.runtime.clients import logging_settings
 
 
 def create_topics(
     bootstrap: str, topics: dict[str, int], config: dict[str, str] | None = None
 ) -> None:
     """Create topics (name -> partitions) and wait until their metadata is visible."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log.connection.close": False})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **logging_settings()})
     futures = admin.create_topics(
         [NewTopic(name, count, -1, config=config or {}) for name, count in topics.items()],
         operation_timeout=30,
@@ -58,6 +59,7 @@ def produce(
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
+            **logging_settings(),
             "linger.ms": 10,
             "partitioner": "murmur2_random",
             **(settings or {}),
@@ -89,7 +91,7 @@ def produce(
 
 
 def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log.connection.close": False})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **logging_settings()})
     metadata = admin.list_topics(topic, timeout=10).topics.get(topic)
     if metadata is None or metadata.error is not None or not metadata.partitions:
         raise KStreamyError(f"topic {topic} not found")
@@ -110,6 +112,7 @@ def read_topic(
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
+            **logging_settings(),
             "group.id": "kstreamy-reader",  # required by librdkafka; never joined or committed
             "enable.auto.commit": False,
             "isolation.level": isolation_level,
@@ -137,6 +140,7 @@ def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Message]
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
+            **logging_settings(),
             "group.id": "kstreamy-reader",
             "enable.auto.commit": False,
             "enable.partition.eof": True,

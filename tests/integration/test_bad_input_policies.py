@@ -50,9 +50,35 @@ def test_fail_stops_at_the_bad_record_and_keeps_its_offset_uncommitted(
     log = instance.log()
     what = f"{stage} of {field}" if field else stage
     assert f"{what} failed at topic={source} partition=0 offset=1" in log, log[-3000:]
+    assert f"--set {setting}=dead_letter" in log  # the message says how to get past it
     # The good record before it was processed and committed; the bad one was not.
     assert _committed(bootstrap, app_id, source) == 1
     assert _ids(read_topic(bootstrap, sink, lambda r: len(r) >= 1, timeout=10)) == [1]
+    status = instance.cli("status")
+    assert status.returncode == 0, status.stderr
+    assert f"stopped by   RecordError: {what} failed at topic={source}" in status.stdout
+
+    # Restarted as the message says, it gets past the record without a code change.
+    again = instances.start(
+        "pipeline_app",
+        app_id,
+        input=source,
+        output=sink,
+        settings={setting: "fail"},
+        state_dir=instance.state_dir,
+        cli_args=("--set", f"{setting}=skip"),
+    )
+    wait_until(
+        lambda: (
+            _ids(read_topic(bootstrap, sink, lambda r: len(r) >= 2, timeout=2)) == [1, 4]
+            or not again.alive()
+        ),
+        60,
+        what="the restarted instance to skip the bad record",
+    )
+    assert _ids(read_topic(bootstrap, sink, lambda r: len(r) >= 2, timeout=5)) == [1, 4]
+    again.terminate()
+    assert again.wait_exit(60) == 0
 
 
 @pytest.mark.parametrize("setting", ["on_deserialization_error", "on_processing_error"])

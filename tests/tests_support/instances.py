@@ -103,8 +103,12 @@ class InstanceFactory:
         *,
         state_dir: Path | None = None,
         name: str | None = None,
+        cli_args: tuple[str, ...] = (),
+        extra_env: dict[str, str] | None = None,
         **settings: Any,
     ) -> InstanceProcess:
+        """Start ``kstreamy run app_module:build_app``; ``settings`` go to the app's code,
+        ``cli_args`` (e.g. ``("--set", "k=v")``) and ``extra_env`` to the command."""
         name = name or f"i{len(self.started)}"
         state_dir = state_dir or (self.tmp_path / f"state-{name}")
         log_path = self.tmp_path / f"{name}.log"
@@ -115,10 +119,13 @@ class InstanceFactory:
             "KSTREAMY_TEST_APP": json.dumps(params),
             "PYTHONPATH": os.pathsep.join([str(APPS_DIR), str(REPO_ROOT)]),
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
+        if "--state-dir" in cli_args:  # the instance's status is where the flag puts it
+            state_dir = Path(cli_args[cli_args.index("--state-dir") + 1])
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "kstreamy_cli", "run", f"{app_module}:build_app"],
+                [sys.executable, "-m", "kstreamy_cli", "run", f"{app_module}:build_app", *cli_args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -35,15 +35,19 @@ def test_librdkafka_properties_pass_through_and_secrets_are_redacted():
     assert app.config.redacted()["kafka_config"]["sasl.password"] == "***"
 
 
-def test_bootstrap_from_environment(monkeypatch):
+def test_bootstrap_from_environment_overrides_code(monkeypatch):
+    assert App("a", bootstrap_servers="other:1").config.bootstrap_servers == "other:1"
     monkeypatch.setenv("KSTREAMY_BOOTSTRAP_SERVERS", "broker:1234")
     assert App("a").config.bootstrap_servers == "broker:1234"
-    assert App("a", bootstrap_servers="other:1").config.bootstrap_servers == "other:1"
+    config = App("a", bootstrap_servers="other:1").config
+    assert config.bootstrap_servers == "broker:1234"
+    assert config.source_of("bootstrap_servers") == "KSTREAMY_BOOTSTRAP_SERVERS"
 
 
-def test_unknown_librdkafka_property_fails_at_start_naming_it(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the default state_dir is ./state
-    app = App("a", bootstrap_servers="127.0.0.1:1", **{"no.such.property": "1"})
+def test_unknown_librdkafka_property_fails_at_start_naming_it(tmp_path):
+    app = App(
+        "a", bootstrap_servers="127.0.0.1:1", state_dir=str(tmp_path), **{"no.such.property": "1"}
+    )
     app.stream("t").to("u")
     with pytest.raises(ConfigError, match=r"no\.such\.property"):
         app.run(install_signal_handlers=False)

@@ -182,3 +182,17 @@ def test_building_errors_are_clear():
         stream.filter(bool, name="x").filter(bool, name="x")
     with pytest.raises(TopologyError, match="duplicate branch name"):
         stream.split().branch(bool, name="a").branch(bool, name="a")
+
+
+def test_a_record_that_stops_the_instance_says_how_to_get_past_it():
+    app = _app()
+    app.stream("in", value_serde="json").map_values(lambda v: 1 / v).to("out")
+    driver = TestDriver(app)
+    with pytest.raises(RecordError) as bad_json:
+        driver.pipe_raw("in", None, b"{")
+    assert "set on_deserialization_error to 'skip' or 'dead_letter'" in str(bad_json.value)
+    assert "--set on_deserialization_error=dead_letter" in str(bad_json.value)
+    assert "KSTREAMY_ON_DESERIALIZATION_ERROR=dead_letter" in str(bad_json.value)
+    with pytest.raises(RecordError) as division:
+        driver.pipe("in", None, 0)
+    assert "KSTREAMY_ON_PROCESSING_ERROR=dead_letter" in str(division.value)

@@ -24,6 +24,7 @@ from confluent_kafka import KafkaError
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError, RecordError
+from kstreamy.logs import set_instance, set_task
 from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.commit_order import CommitOutcome, CommitResult, StateApplyError
 from kstreamy.runtime.identity import instance_id
@@ -55,6 +56,7 @@ class Instance:
         self.config = config
         self.metrics = Metrics()
         self.instance_id = instance_id(config.app_state_dir, config.instance_id)
+        set_instance(self.instance_id)
         self._install_signal_handlers = install_signal_handlers
         self._stop_requested = threading.Event()
         self._eos = config.processing_guarantee == "exactly_once"
@@ -211,7 +213,9 @@ class Instance:
                     next_clock_ms = now_ms + WALL_CLOCK_INTERVAL_MS
                     self._commits.begin()
                     for task in tasks.timed:
+                        set_task(task.id)
                         task.advance_wall_clock(now_ms)
+                    set_task(None)
             clients.emitter.poll()
             status.write_if_due()
             due = time.monotonic() >= next_commit
@@ -253,12 +257,17 @@ class Instance:
                 ):
                     start += 1
                 continue
-            start = task.process_run(messages, start, topic, partition)
+            set_task(task.id)
+            end = task.process_run(messages, start, topic, partition)
+            task.records_in += end - start
+            start = end
             if task not in touched:
                 touched.append(task)
         self.metrics.records_processed += count
         for task in touched:
+            set_task(task.id)
             task.advance_stream_time()
+        set_task(None)
         return count
 
     def _on_consume_error(self, error: KafkaError) -> None:

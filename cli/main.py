@@ -63,21 +63,33 @@ def describe(app_spec: AppSpec) -> None:
 def status(
     app_spec: AppSpec,
     state_dir: Annotated[
-        str | None, typer.Option(help="The instance's state_dir, if not the app's setting")
+        list[str] | None,
+        typer.Option(
+            help="A state_dir of instances on this host (repeatable; default: the app's setting)"
+        ),
+    ] = None,
+    bootstrap_servers: Annotated[
+        str | None, typer.Option("--bootstrap-servers", "-b", help="Override the Kafka brokers")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    watch: Annotated[
+        float | None,
+        typer.Option(help="Refresh every N seconds until Ctrl-C", min=0.1, metavar="N"),
     ] = None,
 ) -> None:
-    """Show what the instance using this state directory owns and how far it got.
+    """Show the application's live group members, their tasks, lag, restoration and errors.
 
-    Reads the status file a running instance rewrites on every assignment change, commit and,
-    while restoring state, every second: tasks (running or restoring, with records restored),
-    committed offsets and counters.
+    From the broker: the group's members and the tasks each owns, committed offsets and the
+    end offsets the broker reports (lag). From the status files of instances on this host
+    (rewritten on every assignment change and commit): restoration progress, watermarks, the
+    last error and counters. Exits with 1 when neither is available.
     """
-    from kstreamy_cli.status import show_status
+    from kstreamy_cli.status import run_status
 
     app = load_app(app_spec)
-    if state_dir:
-        app.config.state_dir = state_dir
-    if not show_status(app.config.app_state_dir):
+    if bootstrap_servers:
+        app.config.bootstrap_servers = bootstrap_servers
+    if not run_status(app, state_dir or [], as_json, watch):
         raise typer.Exit(1)
 
 

@@ -30,6 +30,7 @@ from kstreamy.runtime.commit_order import CommitOutcome, CommitResult, StateAppl
 from kstreamy.runtime.identity import instance_id
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
+from kstreamy.runtime.services import Services
 from kstreamy.runtime.shutdown import stop_on_signals
 from kstreamy.runtime.state_lock import StateDirLock
 from kstreamy.runtime.status_report import StatusReporter
@@ -94,8 +95,14 @@ class Instance:
             tasks.before_lost = self._abort_for_lost
             self._commits.on_committed = lambda: setattr(status, "due", True)
             self._tasks, self._status = tasks, status
-            with stop_on_signals(self._stop_requested, self._install_signal_handlers):
-                self._run_until_stopped(tasks, status)
+            services = Services.start(
+                self.config, self.instance_id, self.metrics, tasks, status, lambda: self._clients
+            )
+            try:
+                with stop_on_signals(self._stop_requested, self._install_signal_handlers):
+                    self._run_until_stopped(tasks, status)
+            finally:
+                services.stop()
         finally:
             lock.release()
 

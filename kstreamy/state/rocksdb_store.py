@@ -153,6 +153,15 @@ class RocksDBStore:
             self._reraise(exc)
         return int(count or 0)
 
+    def approximate_size_bytes(self) -> int:
+        """RocksDB's estimate of the live data size (SST files), for metrics."""
+        db = self._live()
+        try:
+            size = db.property_int_value("rocksdb.estimate-live-data-size")
+        except Exception as exc:
+            self._reraise(exc)
+        return int(size or 0)
+
     def flush(self) -> None:
         """Write memtables to SST files and wait, making every write so far durable.
 

@@ -73,3 +73,30 @@ def test_status_shows_restoration_progress(tmp_path, capsys):
     assert "0_1        restoring (1200 records restored, about 800 to go, 400000 records/s)" in out
     assert "in[0]" in out and "42" in out
     assert not show_status(tmp_path / "elsewhere")
+
+
+def test_status_without_a_broker_still_shows_this_hosts_instances(tmp_path):
+    import os
+
+    from kstreamy import App
+    from kstreamy.runtime.group_status import group_status
+    from kstreamy.runtime.status import status_path, write_status
+
+    app = App("offline", bootstrap_servers="127.0.0.1:1", state_dir=str(tmp_path))
+    app.stream("in").to("out")
+    write_status(
+        status_path(app.config.app_state_dir),
+        {
+            "application_id": "offline",
+            "instance_id": "i1",
+            "pid": os.getpid(),
+            "state": "failed",
+            "error": "deserialization of value failed at topic=in partition=0 offset=7",
+        },
+    )
+    view = group_status(app.config, app.topology, [app.config.app_state_dir], timeout=1.0)
+    assert view["broker_error"].startswith("no group view from 127.0.0.1:1")
+    assert view["members"] == [] and view["lag"] == []
+    (local,) = view["local"]
+    assert (local["instance_id"], local["state"], local["alive"]) == ("i1", "failed", True)
+    assert local["error"].endswith("offset=7")

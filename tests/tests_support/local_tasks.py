@@ -1,0 +1,58 @@
+"""A task manager holding real tasks with real RocksDB stores, without a broker or clients.
+
+For tests of what reads an instance's state from other threads (interactive queries, metrics):
+the tasks, stores and locks are the runtime's own; only the Kafka side is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kstreamy import App
+from kstreamy.runtime.commit_manager import CommitManager
+from kstreamy.runtime.metrics import Metrics
+from kstreamy.runtime.record_errors import RecordErrorHandler
+from kstreamy.runtime.task import Task
+from kstreamy.runtime.task_manager import TaskManager
+from kstreamy.runtime.topic_plan import plan_topics
+from kstreamy.state.resources import StoreResources
+from kstreamy.state.state_manager import StateManager
+
+MiB = 1024 * 1024
+
+
+class _Discard:
+    def emit(self, *args, **kwargs) -> None:
+        pass
+
+
+def counting_app(state_dir: Path) -> App:
+    app = App("local-tasks", state_dir=str(state_dir))
+    words = app.stream("words", key_serde="str", value_serde="str").group_by_key()
+    words.count(store="counts").to("word-counts", value_serde="int")
+    return app
+
+
+def task_manager(app: App, partitions: int, local: list[int]) -> TaskManager:
+    """The app's task manager with the tasks of ``local`` partitions open and active."""
+    topology = app.topology
+    topology.validate()
+    metrics = Metrics()
+    plan = plan_topics(topology, {t: partitions for t in topology.external_source_topics()})
+    state_manager = StateManager(
+        app.config.app_state_dir, app.application_id, StoreResources(8 * MiB, 8 * MiB)
+    )
+    tasks = TaskManager(
+        topology, app.config, plan, state_manager, CommitManager(False, metrics), metrics
+    )
+    errors = RecordErrorHandler("fail", "fail", "dlq", _Discard(), metrics)
+    for sub in topology.subtopologies():
+        specs = {name: topology.stores[name] for name in sub.store_names}
+        for partition in local:
+            state = None
+            if specs:
+                state, _ = state_manager.open(f"{sub.id}_{partition}", partition, specs)
+            task = Task(sub, partition, _Discard(), errors, specs, state)
+            task.open()
+            tasks.tasks[task.id] = task
+    return tasks

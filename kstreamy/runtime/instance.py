@@ -66,6 +66,7 @@ class Instance:
         self._status: StatusReporter | None = None
         self._clients: InstanceClients | None = None
         self._needs_rejoin = False
+        self._services = Services()
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, commit and leave the group; safe from any thread."""
@@ -98,6 +99,7 @@ class Instance:
             services = Services.start(
                 self.config, self.instance_id, self.metrics, tasks, status, lambda: self._clients
             )
+            self._services = services
             try:
                 with stop_on_signals(self._stop_requested, self._install_signal_handlers):
                     self._run_until_stopped(tasks, status)
@@ -225,6 +227,7 @@ class Instance:
                     set_task(None)
             clients.emitter.poll()
             status.write_if_due()
+            self._services.tick()
             due = time.monotonic() >= next_commit
             if not due and stateful and processed:
                 rounds_with_records += 1

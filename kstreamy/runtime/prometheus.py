@@ -7,16 +7,19 @@ never calls into prometheus-client. Rates (records per second per task) are Prom
 
 Consumer lag comes from the high watermarks the consumer learned from its fetch responses
 (``cached=True``), which costs no request to the broker and stays exact on brokers whose
-ListOffsets answers are not (the embedded Tansu).
+ListOffsets answers are not (the embedded Tansu). The consumer is only ever called from the loop
+thread (a call from another thread waits for the loop's ``consume`` to return, which it hardly
+ever lets happen), so the loop samples lag once a second through :meth:`sample_lag`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import ConfigError
@@ -27,6 +30,8 @@ from kstreamy.runtime.status_report import StatusReporter
 from kstreamy.runtime.task_manager import TaskManager
 
 log = logging.getLogger("kstreamy.metrics")
+
+LAG_SAMPLE_INTERVAL_S = 1.0
 
 try:
     from prometheus_client import CollectorRegistry, start_http_server
@@ -86,6 +91,8 @@ class InstanceCollector(Collector):
         self.status = status
         self.clients = clients
         self.stores = LocalStores(tasks)
+        self._lag: list[tuple[str, str, int, int]] = []
+        self._next_lag_sample = 0.0
 
     def collect(self) -> Iterator[Any]:
         info = InfoMetricFamily("kstreamy_instance", "The application and instance this is.")
@@ -103,7 +110,7 @@ class InstanceCollector(Collector):
             yield CounterMetricFamily(name, doc, value=getattr(metrics, attribute))
         yield self._commit_latency()
         yield from self._tasks()
-        yield self._lag()
+        yield self._lag_family()
         yield from self._restoration()
         yield from self._store_sizes()
         yield from self._watermarks()
@@ -147,17 +154,19 @@ class InstanceCollector(Collector):
         states.add_metric(["restoring"], restoring)
         yield states
 
-    def _lag(self) -> Any:
-        lag = GaugeMetricFamily(
-            "kstreamy_consumer_lag",
-            "Records between a task's position and the partition's end, from fetch responses.",
-            labels=["task", "topic", "partition"],
-        )
+    def sample_lag(self) -> None:
+        """On the loop thread, at most once a second: each active task's distance to the end of
+        its input partitions, from the consumer's cached high watermarks."""
+        now = time.monotonic()
+        if now < self._next_lag_sample:
+            return
+        self._next_lag_sample = now + LAG_SAMPLE_INTERVAL_S
         clients = self.clients()
         if clients is None:
-            return lag
+            return
+        samples = []
         for task in self._active():
-            for topic, position in list(task.positions.items()):
+            for topic, position in task.positions.items():
                 lead = topic == self.tasks.plan.lead_topic.get(task.subtopology.id)
                 consumer = clients.consumer if lead else clients.secondary
                 if consumer is None:
@@ -166,10 +175,20 @@ class InstanceCollector(Collector):
                     _, high = consumer.get_watermark_offsets(
                         TopicPartition(topic, task.partition), cached=True
                     )
-                except Exception:  # closed during a rejoin: no sample this time
+                except KafkaException:
                     continue
                 if high >= 0:
-                    lag.add_metric([task.id, topic, str(task.partition)], max(high - position, 0))
+                    samples.append((task.id, topic, task.partition, max(high - position, 0)))
+        self._lag = samples  # replaced whole: the scrape thread reads it without a lock
+
+    def _lag_family(self) -> Any:
+        lag = GaugeMetricFamily(
+            "kstreamy_consumer_lag",
+            "Records between a task's position and the partition's end, from fetch responses.",
+            labels=["task", "topic", "partition"],
+        )
+        for task, topic, partition, value in self._lag:
+            lag.add_metric([task, topic, str(partition)], value)
         return lag
 
     def _restoration(self) -> Iterator[Any]:

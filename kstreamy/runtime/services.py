@@ -22,6 +22,7 @@ log = logging.getLogger("kstreamy.instance")
 class Services:
     def __init__(self) -> None:
         self._running: list[Any] = []
+        self._on_loop: list[Callable[[], None]] = []
 
     @classmethod
     def start(
@@ -40,6 +41,7 @@ class Services:
 
                 collector = InstanceCollector(config, instance_id, metrics, tasks, status, clients)
                 services._running.append(MetricsServer(collector, config.metrics_port))
+                services._on_loop.append(collector.sample_lag)
             if config.query_port:
                 from kstreamy.query.server import QueryServer
 
@@ -63,6 +65,11 @@ class Services:
                 log.warning("publishing the query endpoint: %s", exc)
 
         tasks.on_change = on_change
+
+    def tick(self) -> None:
+        """Called by the loop on every round: work that must run on the loop thread."""
+        for work in self._on_loop:
+            work()
 
     def stop(self) -> None:
         for service in reversed(self._running):

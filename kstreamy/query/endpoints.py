@@ -122,18 +122,33 @@ class EndpointReader:
                 "enable.partition.eof": True,
             }
         )
-        metadata = self._consumer.list_topics(topic, timeout=10).topics.get(topic)
-        partitions = sorted(metadata.partitions) if metadata and metadata.error is None else []
-        self._partitions = set(partitions)
+        self._partitions: set[int] = set()
         self._at_end: set[int] = set()
-        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        self._assign()
+
+    def _assign(self) -> None:
+        """Read every partition of the topic, once its metadata is visible (a topic created a
+        moment ago may not be yet)."""
+        metadata = self._consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            return
+        self._partitions = set(metadata.partitions)
+        self._consumer.assign(
+            [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in sorted(self._partitions)]
+        )
 
     @property
     def caught_up(self) -> bool:
-        """Every partition was read to its end at least once (from fetch responses)."""
+        """Every partition was read to its end at least once (from fetch responses); true at
+        once when the topic does not exist."""
         return self._at_end >= self._partitions
 
     def poll(self, timeout: float) -> None:
+        if not self._partitions:
+            self._assign()
+            if not self._partitions:
+                time.sleep(timeout)  # the topic is not visible yet; look again next time
+                return
         for message in self._consumer.consume(100, timeout):
             error = message.error()
             if error is not None:

@@ -56,3 +56,35 @@ def task_manager(app: App, partitions: int, local: list[int]) -> TaskManager:
             task.open()
             tasks.tasks[task.id] = task
     return tasks
+
+
+class Record:
+    """An input record as a task reads it from ``confluent_kafka.Message``."""
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes, value: bytes) -> None:
+        self._where = (topic, partition, offset)
+        self._key, self._value = key, value
+
+    def topic(self) -> str:
+        return self._where[0]
+
+    def partition(self) -> int:
+        return self._where[1]
+
+    def offset(self) -> int:
+        return self._where[2]
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 1_700_000_000_000)
+
+    def key(self) -> bytes:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> None:
+        return None
+
+    def error(self) -> None:
+        return None

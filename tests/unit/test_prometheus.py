@@ -11,7 +11,7 @@ from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.prometheus import InstanceCollector
 from kstreamy.runtime.status_report import StatusReporter
 from kstreamy.serde import resolve_serde
-from tests_support.local_tasks import counting_app, task_manager
+from tests_support.local_tasks import Record, counting_app, task_manager
 
 
 def _scrape(collector: InstanceCollector) -> dict[str, dict[tuple, float]]:
@@ -32,8 +32,9 @@ def test_counters_tasks_stores_and_commit_latency_are_exposed(tmp_path):
     status = StatusReporter(app.config, "inst-1", tasks, CommitManager(False, metrics), metrics)
     collector = InstanceCollector(app.config, "inst-1", metrics, tasks, status, lambda: None)
     try:
-        tasks.tasks["0_0"].records_in += 7
-        tasks.tasks["0_0"].output.emit("out", b"k", b"v", 0)
+        task = tasks.tasks["0_0"]
+        task.process(Record("words", 0, 0, b"w", b"w"), "words")  # count() emits one update
+        task.records_in += 7  # the loop counts input once per run of records
         metrics.records_dead_lettered = 2
         metrics.late_records_dropped = 3
         metrics.observe_commit(0.003)

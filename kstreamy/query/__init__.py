@@ -4,6 +4,5 @@ Start instances with ``query_port=`` and ask any of them; see :class:`Client`.
 """
 
 from kstreamy.query.client import Client, QueryError
-from kstreamy.query.service import register_window_reader
 
-__all__ = ["Client", "QueryError", "register_window_reader"]
+__all__ = ["Client", "QueryError"]

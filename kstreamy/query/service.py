@@ -6,8 +6,8 @@ runs that task, from the store itself (state as of the last commit, never the ta
 uncommitted writes); otherwise it says which instance does (a redirect to the owner's endpoint,
 known from the endpoints topic), or that nobody can answer right now (restoring, rebalancing).
 
-Window stores plug in with :func:`register_window_reader`; until a store kind has a reader,
-``/windows`` on its stores answers 501, and on key-value stores 404 "not a window store".
+Window and session stores answer ``/windows`` (see :mod:`kstreamy.query.windows`) and
+key-value stores answer 404 "not a window store" there.
 """
 
 from __future__ import annotations
@@ -21,21 +21,12 @@ from typing import Any
 from kstreamy.partitioner import partition_for
 from kstreamy.query.codec import BadKey, jsonable, key_from_text, serialize_key
 from kstreamy.query.endpoints import owner_of
+from kstreamy.query.windows import WINDOWED_KINDS, read_windows, window_size_ms
 from kstreamy.runtime.local_stores import LocalStores, StoreNotHere
 from kstreamy.state.store import KeyValueStore
 
 DEFAULT_RANGE_LIMIT = 1000
 MAX_RANGE_LIMIT = 10000
-
-WindowReader = Callable[[KeyValueStore, bytes, Any, int, int], list[dict[str, Any]]]
-"""``reader(store, key_bytes, spec, from_ms, to_ms)`` -> JSON-able windows of the key."""
-
-_WINDOW_READERS: dict[str, WindowReader] = {}
-
-
-def register_window_reader(kind: str, reader: WindowReader) -> None:
-    """Serve ``/windows`` for stores whose spec has ``kind == kind``."""
-    _WINDOW_READERS[kind] = reader
 
 
 def store_kind(spec: Any) -> str:
@@ -107,11 +98,9 @@ class QueryService:
         if spec is None:
             return self._unknown_store(store)
         kind = store_kind(spec)
-        if kind == "key_value":
-            return _error(404, "not_a_window_store", f"{store} is a key-value store")
-        reader = _WINDOW_READERS.get(kind)
-        if reader is None:
-            return _error(501, "not_supported", f"queries of {kind} stores are not available")
+        if kind not in WINDOWED_KINDS:
+            return _error(404, "not_a_window_store", f"{store} is a {kind} store")
+        size_ms = window_size_ms(self.stores.topology, store)
         try:
             from_ms = int(params.get("from", -(2**63)))
             to_ms = int(params.get("to", 2**63 - 1))
@@ -123,7 +112,7 @@ class QueryService:
         _, key, key_bytes, task, partition = found
 
         def read(kv: KeyValueStore) -> Answer:
-            windows = reader(kv, key_bytes, spec, from_ms, to_ms)
+            windows = read_windows(kv, key_bytes, spec, size_ms, from_ms, to_ms)
             return Answer(
                 200,
                 {

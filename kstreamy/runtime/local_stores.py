@@ -18,7 +18,7 @@ from kstreamy.runtime.task import task_id
 from kstreamy.runtime.task_manager import TaskManager
 from kstreamy.state.errors import StoreClosedError
 from kstreamy.state.store import KeyValueStore
-from kstreamy.topology import StoreSpec
+from kstreamy.topology import StoreSpec, Topology
 
 
 class StoreNotHere(KStreamyError):
@@ -45,6 +45,10 @@ class LocalStores:
         self._subtopology_of: dict[str, int] = {
             name: sub.id for sub in tasks.topology.subtopologies() for name in sub.store_names
         }
+
+    @property
+    def topology(self) -> Topology:
+        return self._tasks.topology
 
     def known(self) -> dict[str, StoreSpec]:
         """Every store of the topology, by name."""

@@ -13,10 +13,12 @@ from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.task import Task
+from kstreamy.runtime.task_clock import time_plan
 from kstreamy.runtime.task_manager import TaskManager
 from kstreamy.runtime.topic_plan import plan_topics
 from kstreamy.state.resources import StoreResources
 from kstreamy.state.state_manager import StateManager
+from kstreamy.windows import Session, Tumbling
 
 MiB = 1024 * 1024
 
@@ -27,9 +29,12 @@ class _Discard:
 
 
 def counting_app(state_dir: Path) -> App:
+    """Counts per word: in total, per minute (tumbling windows) and per session."""
     app = App("local-tasks", state_dir=str(state_dir))
     words = app.stream("words", key_serde="str", value_serde="str").group_by_key()
     words.count(store="counts").to("word-counts", value_serde="int")
+    words.window(Tumbling(60.0)).count(store="per-minute")
+    words.window(Session(30.0)).count(store="sessions")
     return app
 
 
@@ -48,11 +53,12 @@ def task_manager(app: App, partitions: int, local: list[int]) -> TaskManager:
     errors = RecordErrorHandler("fail", "fail", "dlq", _Discard(), metrics)
     for sub in topology.subtopologies():
         specs = {name: topology.stores[name] for name in sub.store_names}
+        times = time_plan(topology, sub, plan.partitions.__getitem__, lambda t: plan.internal[t][0])
         for partition in local:
             state = None
             if specs:
                 state, _ = state_manager.open(f"{sub.id}_{partition}", partition, specs)
-            task = Task(sub, partition, _Discard(), errors, specs, state)
+            task = Task(sub, partition, _Discard(), errors, specs, state, times)
             task.open()
             tasks.tasks[task.id] = task
     return tasks

@@ -10,9 +10,11 @@ from confluent_kafka import TopicPartition
 from kstreamy.partitioner import partition_for
 from kstreamy.query.codec import BadKey, from_jsonable, jsonable, key_from_text, key_to_text
 from kstreamy.query.endpoints import owner_of
-from kstreamy.query.service import QueryService, register_window_reader
+from kstreamy.query.service import QueryService
 from kstreamy.runtime.local_stores import LocalStores
 from kstreamy.serde import resolve_serde
+from kstreamy.state.session_store import SessionStore
+from kstreamy.state.window_store import WindowStore
 from tests_support.local_tasks import counting_app, task_manager
 
 INT = resolve_serde("int")
@@ -119,22 +121,33 @@ def test_closing_a_task_waits_for_a_read_in_progress(setup):
     assert closed.is_set()
 
 
-def test_window_stores_plug_in_a_reader(setup):
+def test_window_and_session_stores_answer_a_keys_windows(setup):
     tasks, service, _, _ = setup
-    calls = []
-
-    def reader(store, key_bytes, spec, from_ms, to_ms):
-        calls.append((key_bytes, from_ms, to_ms))
-        return [{"start": from_ms, "end": to_ms, "value": 1}]
-
-    register_window_reader("test-window", reader)
-    spec = tasks.topology.stores["counts"]
-    object.__setattr__(spec, "kind", "test-window")
     key = _keys_on({0}, 1)[0]
-    answer = service.windows("counts", key, "text", {"from": "10", "to": "20"}, "/p")
-    assert answer.status == 200 and answer.body["windows"] == [{"start": 10, "end": 20, "value": 1}]
-    assert calls == [(key.encode(), 10, 20)]
-    assert service.get("counts", key, "text", "/p").status == 400
+    kv = tasks.tasks["0_0"].state.stores
+    minutes = WindowStore(kv["per-minute"], 60_000)
+    for start, count in ((0, 3), (60_000, 1), (180_000, 2)):
+        minutes.put(key.encode(), start, INT.serialize(count))
+    sessions = SessionStore(kv["sessions"])
+    sessions.put(key.encode(), 1_000, 5_000, INT.serialize(4))
+    sessions.put(key.encode(), 100_000, 100_000, INT.serialize(1))
+
+    answer = service.windows("per-minute", key, "text", {"from": "0", "to": "60000"}, "/p")
+    assert answer.status == 200
+    assert answer.body["windows"] == [
+        {"start": 0, "end": 60_000, "value": 3},
+        {"start": 60_000, "end": 120_000, "value": 1},
+    ]
+    answer = service.windows("sessions", key, "text", {"from": "4000", "to": "200000"}, "/p")
+    assert answer.body["windows"] == [
+        {"start": 1_000, "end": 5_000, "value": 4},
+        {"start": 100_000, "end": 100_000, "value": 1},
+    ]
+    answer = service.get("per-minute", key, "text", "/p")
+    assert (answer.status, answer.body["error"]) == (400, "bad_request")
+    assert "use /windows" in answer.body["message"]
+    remote = _keys_on({1}, 1)[0]
+    assert service.windows("per-minute", remote, "text", {}, "/p").status == 307
 
 
 def test_keys_from_text_follow_the_key_serde():

@@ -193,10 +193,10 @@ class QueryService:
         spec = self.stores.spec(store)
         if spec is None:
             return self._unknown_store(store)
-        if store_kind(spec) not in kinds:
-            return _error(
-                400, "bad_request", f"{store} is a {store_kind(spec)} store: use /windows"
-            )
+        kind = store_kind(spec)
+        if kind not in kinds:
+            hint = "use /windows" if kind in WINDOWED_KINDS else "it cannot be queried by key"
+            return _error(400, "bad_request", f"{store} is a {kind} store: {hint}")
         try:
             key = key_from_text(key_text, spec.key_serde, key_format)
             key_bytes = serialize_key(key, spec.key_serde)

@@ -28,6 +28,7 @@ from kstreamy.runtime.local_stores import LocalStores
 from kstreamy.runtime.metrics import COMMIT_LATENCY_BUCKETS, Metrics
 from kstreamy.runtime.status_report import StatusReporter
 from kstreamy.runtime.task_manager import TaskManager
+from kstreamy.time.watermarks import NO_WATERMARK
 
 log = logging.getLogger("kstreamy.metrics")
 
@@ -61,6 +62,11 @@ _COUNTERS = (
         "kstreamy_late_records_dropped",
         "Records that arrived after their window closed (behind the watermark), dropped.",
         "late_records_dropped",
+    ),
+    (
+        "kstreamy_late_records_routed",
+        "Records that arrived after their window closed, written to the late topic.",
+        "late_records_routed",
     ),
     ("kstreamy_commits", "Commits that committed input offsets.", "commits"),
     (
@@ -226,17 +232,16 @@ class InstanceCollector(Collector):
         yield size
 
     def _watermarks(self) -> Iterator[Any]:
-        """Event-time watermarks from the status file's optional ``watermarks`` field, when the
-        topology tracks them: ``{name: milliseconds}``."""
-        watermarks = (self.status.last_written or {}).get("watermarks")
-        if not isinstance(watermarks, dict):
-            return
+        """Each active task's event-time watermark, for tasks whose steps use event time."""
         gauge = GaugeMetricFamily(
-            "kstreamy_watermark_seconds", "Event-time watermark (epoch seconds).", labels=["of"]
+            "kstreamy_task_watermark_seconds",
+            "A task's event-time watermark (epoch seconds).",
+            labels=["task"],
         )
-        for name, value in watermarks.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                gauge.add_metric([str(name)], value / 1000)
+        for task in self._active():
+            clock = getattr(task, "clock", None)
+            if clock is not None and clock.current != NO_WATERMARK:
+                gauge.add_metric([task.id], clock.current / 1000)
         yield gauge
 
 

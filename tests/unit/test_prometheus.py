@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -87,3 +88,21 @@ def test_store_sizes_come_from_rocksdb_estimates(tmp_path):
     labels = (("store", "counts"), ("task", "0_0"))
     assert 1000 <= samples["kstreamy_store_keys_estimate"][labels] <= 4000
     assert samples["kstreamy_store_live_data_bytes"][labels] > 150_000  # incompressible values
+
+
+def test_event_time_watermarks_of_tasks_are_exposed(tmp_path):
+    app = counting_app(tmp_path)  # has windowed steps: its tasks keep an event-time clock
+    tasks = task_manager(app, partitions=1, local=[0])
+    metrics = tasks.metrics
+    status = StatusReporter(app.config, "i", tasks, CommitManager(False, metrics), metrics)
+    collector = InstanceCollector(app.config, "i", metrics, tasks, status, lambda: None)
+    try:
+        assert "kstreamy_task_watermark_seconds" not in _scrape(collector)  # no event seen yet
+        task = tasks.tasks["0_0"]
+        task.process(Record("words", 0, 0, b"w", b"w"), "words")
+        task.advance_stream_time()
+        samples = _scrape(collector)
+    finally:
+        tasks.close_all()
+    (watermark,) = samples["kstreamy_task_watermark_seconds"].values()
+    assert watermark == pytest.approx(1_700_000_000.0, abs=60)

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 4
 KEYS = [f"key-{i:03d}" for i in range(40)]
 ROUNDS = 10
+T0 = 1_700_000_040.0  # on a minute boundary
 
 
 def free_port() -> int:
@@ -57,7 +58,7 @@ class Deployment:
             settings = {"query_port": query, "metrics_port": metrics, "log_format": "json"}
             self.instances.append(
                 self.factory.start(
-                    "counts_app",
+                    "ops_app",
                     self.app_id,
                     input=self.input,
                     output=self.output,
@@ -96,10 +97,13 @@ def deployment(broker, tmp_path_factory):
     try:
         for instance in d.instances:
             instance.wait_running()
+        # Event time: round r of every key falls in minute r // 5 after T0 (two per window).
         records = [
-            (key.encode(), json.dumps({"n": r}).encode()) for r in range(ROUNDS) for key in KEYS
+            (key.encode(), json.dumps({"n": r, "ts": T0 + 12 * r}).encode())
+            for r in range(ROUNDS)
+            for key in KEYS
         ]
-        produce(d.bootstrap, d.input, [*records, (None, b'{"n": 0}')])
+        produce(d.bootstrap, d.input, [*records, (None, json.dumps({"n": 0, "ts": T0}).encode())])
         wait_until(
             lambda: all(len(i.partitions()) == PARTITIONS // 2 for i in d.instances),
             60,
@@ -153,6 +157,21 @@ def test_key_lookups_use_the_partitions_the_producers_chose(deployment):
     assert all(r.partition() == partition_for(r.key(), PARTITIONS) for r in keyed)
 
 
+def test_a_keys_windows_are_queried_on_whichever_instance_holds_them(deployment):
+    client = Client(deployment.query_url(1))
+    start = int(T0 * 1000)
+    for key in KEYS:
+        windows = client.windows("per-minute", key, start, start + 10 * 60_000)
+        assert windows == [
+            {"start": start + m * 60_000, "end": start + (m + 1) * 60_000, "value": 5}
+            for m in range(ROUNDS // 5)
+        ]
+    assert client.redirects_followed > 0
+    assert client.windows("per-minute", "key-001", start + 60_000, start + 60_000) == [
+        {"start": start + 60_000, "end": start + 120_000, "value": 5}
+    ]
+
+
 def test_window_queries_on_a_key_value_store_say_so(deployment):
     url = f"{deployment.query_url(0)}/stores/counts/keys/key-001/windows?from=0&to=10"
     with pytest.raises(urllib.error.HTTPError) as answer:
@@ -177,7 +196,7 @@ def test_metrics_are_served_over_http(deployment):
         assert scrape["kstreamy_late_records_dropped_total"][()] == 0
         assert scrape["kstreamy_rebalances_total"][()] >= 1
         stores = {dict(labels)["store"] for labels in scrape["kstreamy_store_keys_estimate"]}
-        assert stores == {"counts", "sums"}
+        assert stores == {"counts", "sums", "per-minute"}
     keys = sum(
         v
         for s in scrapes
@@ -257,7 +276,7 @@ def test_logs_are_json_lines_naming_instance_and_task(deployment):
         for line in i.log().splitlines()
         if line.startswith("{") and "null key" in line
     ]
-    assert warnings  # one per aggregation that dropped it
+    assert warnings  # from each aggregation that dropped it
     assert {w["task_id"] for w in warnings} <= {f"0_{p}" for p in range(PARTITIONS)}
     assert len({w["task_id"] for w in warnings}) == 1
 

@@ -63,16 +63,23 @@ class Client:
         self.redirects_followed = 0
         """How many redirects this client has followed (keys found on another instance)."""
         self._opener = urllib.request.build_opener(_NoRedirect)
+        self._discovered: list[str] | None = None
 
-    def endpoints(self) -> list[str]:
+    def endpoints(self, refresh: bool = False) -> list[str]:
+        """The endpoints this client asks: the given ones, or those the endpoints topic names
+        (read once, and again when none of them answers)."""
         if self._given:
             return [e.rstrip("/") for e in self._given]
-        assert self._bootstrap and self._application_id
-        records = read_endpoints(self._bootstrap, self._application_id, self.timeout)
-        urls = sorted({r["url"] for r in records.values() if r.get("url")})
-        if not urls:
-            raise QueryError(f"no instance of {self._application_id} publishes a query endpoint")
-        return urls
+        if self._discovered is None or refresh:
+            assert self._bootstrap and self._application_id
+            records = read_endpoints(self._bootstrap, self._application_id, self.timeout)
+            urls = sorted({r["url"] for r in records.values() if r.get("url")})
+            if not urls:
+                raise QueryError(
+                    f"no instance of {self._application_id} publishes a query endpoint", 503
+                )
+            self._discovered = urls
+        return self._discovered
 
     def _every_instance(self) -> list[str]:
         """The endpoints of every instance: given ones also tell where the others are."""
@@ -159,6 +166,9 @@ class Client:
                 if exc.code != "unreachable":
                     raise
                 errors.append(str(exc))
+        if not self._given:
+            self._discovered = None  # instances moved: read the endpoints topic again next time
+            raise QueryError("; ".join(errors), 503, "unreachable")
         raise QueryError("; ".join(errors), 0, "unreachable")
 
     def _request(self, url: str, params: dict[str, str]) -> dict[str, Any]:

@@ -145,7 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:
             log.exception("query %s failed", self.path)
             answer = Answer(500, {"error": "internal", "message": f"{type(exc).__name__}: {exc}"})
-        body = json.dumps(answer.body).encode()
+        # Values a serde returns that JSON has no type for (sets, dates) are sent as text.
+        body = json.dumps(answer.body, default=str).encode()
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

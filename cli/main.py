@@ -84,27 +84,60 @@ def run(
 
 
 @cli.command(cls=Command)
-def describe(app_spec: AppSpec) -> None:
-    """Print the application's topology: sub-topologies, processors, topics."""
+def describe(
+    app_spec: AppSpec,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="text|mermaid",
+            help="text, or a Mermaid flowchart (paste into Markdown or mermaid.live)",
+        ),
+    ] = "text",
+) -> None:
+    """Print the application's topology: sub-topologies, processors, stores and topics.
+
+    Example: kstreamy describe examples.word_count:app --format mermaid
+    """
+    if format not in ("text", "mermaid"):
+        raise typer.BadParameter("choose text or mermaid", param_hint="--format")
     app = load_app(app_spec)
     try:
-        typer.echo(app.describe())
+        typer.echo(app.describe(format=format))
     except KStreamyError as exc:
         fail(exc)
 
 
 @cli.command(cls=Command)
-def status(app_spec: AppSpec, state_dir: StateDir = None, sets: Sets = None) -> None:
-    """Show what the instance using this state directory owns and how far it got.
+def status(
+    app_spec: AppSpec,
+    state_dir: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A state_dir of instances on this host (repeatable; default: the app's setting)"
+        ),
+    ] = None,
+    bootstrap_servers: Annotated[
+        str | None, typer.Option("--bootstrap-servers", "-b", help="Override the Kafka brokers")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    watch: Annotated[
+        float | None,
+        typer.Option(help="Refresh every N seconds until Ctrl-C", min=0.1, metavar="N"),
+    ] = None,
+    sets: Sets = None,
+) -> None:
+    """Show the application's live group members, their tasks, lag, restoration and errors.
 
-    Reads the status file a running instance rewrites on every assignment change, commit and,
-    while restoring state, every second: tasks (running or restoring, with records restored),
-    committed offsets, counters, and why it stopped if it failed.
+    From the broker: the group's members and the tasks each owns, committed offsets and the
+    end offsets the broker reports (lag). From the status files of instances on this host
+    (rewritten on every assignment change and commit): restoration progress, watermarks, the
+    last error (why an instance stopped) and counters. Exits with 1 when neither is available.
     """
-    from kstreamy_cli.status import show_status
+    from kstreamy_cli.status import run_status
 
-    app = load_app(app_spec, overrides(sets, state_dir))
-    if not show_status(app.config.app_state_dir):
+    app = load_app(app_spec, overrides(sets, None, bootstrap_servers))
+    if not run_status(app, state_dir or [], as_json, watch):
         raise typer.Exit(1)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +9,7 @@ from kstreamy.config import AppConfig
 from kstreamy.dsl.stream import Stream
 from kstreamy.dsl.table import Table
 from kstreamy.errors import TopologyError
+from kstreamy.logs import configure_logging
 from kstreamy.serde import Serde, resolve_serde
 from kstreamy.topology import StoreSpec, Topology
 
@@ -119,7 +118,7 @@ class App:
         """Run one instance in this process until SIGTERM/SIGINT or :meth:`stop`."""
         from kstreamy.runtime.instance import Instance
 
-        _default_logging()
+        configure_logging(self.config.log_format)
         self._instance = Instance(
             self.topology, self.config, install_signal_handlers=install_signal_handlers
         )
@@ -137,11 +136,3 @@ class App:
         """Ask a running instance to finish its batch, commit and leave the group."""
         if self._instance is not None:
             self._instance.stop()
-
-
-def _default_logging() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=os.environ.get("KSTREAMY_LOG_LEVEL", "INFO"),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )

@@ -31,6 +31,7 @@ from kstreamy.errors import ConfigError
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 ErrorPolicy = Literal["fail", "skip", "dead_letter"]
 OffsetReset = Literal["earliest", "latest"]
+LogFormat = Literal["text", "json"]
 
 _APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
@@ -62,6 +63,10 @@ class AppConfig:
     heartbeat_interval_ms: int | None = None
     internal_topic_replication_factor: int = -1
     instance_id: str | None = None
+    metrics_port: int | None = None
+    query_port: int | None = None
+    query_host: str = "127.0.0.1"
+    log_format: LogFormat = "text"
     consumer_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     producer_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     admin_config: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -181,6 +186,16 @@ class AppConfig:
             )
         if not self.bootstrap_servers:
             problems.append(self._at("bootstrap_servers", "bootstrap_servers must not be empty"))
+        for name in ("metrics_port", "query_port"):
+            port = getattr(self, name)
+            if port is not None and not 0 <= port <= 65535:
+                problems.append(
+                    self._at(
+                        name, f"{name} must be a TCP port (1-65535; 0 or None: off), got {port}"
+                    )
+                )
+        if self.metrics_port and self.metrics_port == self.query_port:
+            problems.append(f"metrics_port and query_port must differ, both are {self.query_port}")
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
 
@@ -240,6 +255,7 @@ _LITERALS = {
     "ProcessingGuarantee": ProcessingGuarantee,
     "ErrorPolicy": ErrorPolicy,
     "OffsetReset": OffsetReset,
+    "LogFormat": LogFormat,
 }
 _SIMPLE = {"int": int, "str": str, "None": type(None), "bool": bool, "Path": Path}
 

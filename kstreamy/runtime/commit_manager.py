@@ -99,7 +99,7 @@ class CommitManager:
         started = time.perf_counter()
         result = sequence.run()
         if result.committed:
-            self.metrics.commit_seconds_total += time.perf_counter() - started
+            self.metrics.observe_commit(time.perf_counter() - started)
         return result
 
     def _produce_changelogs(self, tasks: list[Task]) -> None:

@@ -19,7 +19,7 @@ class RecordContext:
     serializes each key once). Keys are treated as immutable here, as in every store.
     """
 
-    __slots__ = ("key_bytes", "key_object", "key_serde", "record", "timestamp_ms")
+    __slots__ = ("key_bytes", "key_object", "key_serde", "record", "records_out", "timestamp_ms")
 
     def __init__(self) -> None:
         self.record: Any = None
@@ -27,6 +27,8 @@ class RecordContext:
         self.key_object: Any = _NO_KEY
         self.key_serde: Any = None
         self.key_bytes: bytes | None = None
+        self.records_out = 0
+        """Records the task's sinks wrote: a plain int read by the metrics at scrape time."""
 
     @property
     def topic(self) -> str:

@@ -24,11 +24,13 @@ from confluent_kafka import KafkaError
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError, RecordError
+from kstreamy.logs import set_instance, set_task
 from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.commit_order import CommitOutcome, CommitResult, StateApplyError
 from kstreamy.runtime.identity import instance_id
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
+from kstreamy.runtime.services import Services
 from kstreamy.runtime.shutdown import stop_on_signals
 from kstreamy.runtime.state_lock import StateDirLock
 from kstreamy.runtime.status_report import StatusReporter
@@ -55,6 +57,7 @@ class Instance:
         self.config = config
         self.metrics = Metrics()
         self.instance_id = instance_id(config.app_state_dir, config.instance_id)
+        set_instance(self.instance_id)
         self._install_signal_handlers = install_signal_handlers
         self._stop_requested = threading.Event()
         self._eos = config.processing_guarantee == "exactly_once"
@@ -63,6 +66,7 @@ class Instance:
         self._status: StatusReporter | None = None
         self._clients: InstanceClients | None = None
         self._needs_rejoin = False
+        self._services = Services()
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, commit and leave the group; safe from any thread."""
@@ -92,8 +96,15 @@ class Instance:
             tasks.before_lost = self._abort_for_lost
             self._commits.on_committed = lambda: setattr(status, "due", True)
             self._tasks, self._status = tasks, status
-            with stop_on_signals(self._stop_requested, self._install_signal_handlers):
-                self._run_until_stopped(tasks, status)
+            services = Services.start(
+                self.config, self.instance_id, self.metrics, tasks, status, lambda: self._clients
+            )
+            self._services = services
+            try:
+                with stop_on_signals(self._stop_requested, self._install_signal_handlers):
+                    self._run_until_stopped(tasks, status)
+            finally:
+                services.stop()
         finally:
             lock.release()
 
@@ -211,9 +222,12 @@ class Instance:
                     next_clock_ms = now_ms + WALL_CLOCK_INTERVAL_MS
                     self._commits.begin()
                     for task in tasks.timed:
+                        set_task(task.id)
                         task.advance_wall_clock(now_ms)
+                    set_task(None)
             clients.emitter.poll()
             status.write_if_due()
+            self._services.tick()
             due = time.monotonic() >= next_commit
             if not due and stateful and processed:
                 rounds_with_records += 1
@@ -253,12 +267,17 @@ class Instance:
                 ):
                     start += 1
                 continue
-            start = task.process_run(messages, start, topic, partition)
+            set_task(task.id)
+            end = task.process_run(messages, start, topic, partition)
+            task.records_in += end - start
+            start = end
             if task not in touched:
                 touched.append(task)
         self.metrics.records_processed += count
         for task in touched:
+            set_task(task.id)
             task.advance_stream_time()
+        set_task(None)
         return count
 
     def _on_consume_error(self, error: KafkaError) -> None:

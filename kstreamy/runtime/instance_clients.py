@@ -62,6 +62,9 @@ class InstanceClients:
             metrics,
         )
         consumer_config = consumer_settings(config)
+        if "client.id" not in {**config.kafka_config, **config.consumer_config}:
+            # Group members then say which instance they are (``kstreamy status``).
+            consumer_config["client.id"] = f"{config.application_id}-{instance_id}-consumer"
         consumer = create_client(Consumer, consumer_config, "consumer")
         secondary = create_client(Consumer, consumer_config, "consumer") if copartitioned else None
         return cls(

@@ -132,6 +132,7 @@ def compile_sink(compiler: Compiler, node: Node, downstream: Forward) -> Forward
                 value_bytes = fast_value(value)
             except Exception:
                 value_bytes = full(serialize_value, "value", value)
+        ctx.records_out += 1
         if produce is not None:
             try:
                 produce(topic, value_bytes, key_bytes, timestamp=ctx.timestamp_ms)

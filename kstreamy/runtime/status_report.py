@@ -43,6 +43,8 @@ class StatusReporter:
         self.due = False
         """Something changed that may wait up to a second to be written."""
         self._last_write = 0.0
+        self.last_written: dict[str, Any] | None = None
+        """The snapshot last written, for readers on other threads (the metrics collector)."""
 
     def write_if_due(self) -> None:
         """Called on every loop round: writes when due (or restoring) and a second has passed."""
@@ -53,7 +55,8 @@ class StatusReporter:
     def write(self) -> None:
         self._last_write = time.monotonic()
         self.due = False
-        write_status(self.path, self.snapshot())
+        self.last_written = self.snapshot()
+        write_status(self.path, self.last_written)
 
     def snapshot(self) -> dict[str, Any]:
         restorer = self.restorer

@@ -109,6 +109,8 @@ class Task:
         self._errors = errors
         self._opened = False
         self.clock = None if time_plan is None else self._start_clock(time_plan, emitter)
+        self.records_in = 0
+        """Input records handed to this task (counted by the loop once per run of records)."""
         compiled = compile_subtopology(
             sub, self.ctx, emitter, stores, state, self.clock, errors.metrics
         )
@@ -180,6 +182,11 @@ class Task:
             self.state.discard()
         for hook in self._on_discard:
             hook()
+
+    @property
+    def records_out(self) -> int:
+        """Records this task's sinks handed to the producer (outputs and repartition records)."""
+        return self.ctx.records_out
 
     def process(self, record: RawRecord, topic: str) -> None:
         """Run one input record (read from ``topic``) through the graph."""

@@ -14,6 +14,7 @@ other tasks keep running meanwhile.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,9 @@ class TaskManager:
         self.before_lost: Callable[[set[str]], None] = lambda lost: None
         """Partitions were lost: abort the open transaction and rewind the other tasks."""
         self._clients: InstanceClients | None = None
+        self.store_lock = threading.Lock()
+        """Readers on other threads (interactive queries, metrics) hold it while they use a
+        task's stores; a task's stores are closed under it, never in the middle of a read."""
 
     def bind(self, clients: InstanceClients) -> None:
         self._clients = clients
@@ -147,7 +151,8 @@ class TaskManager:
         if not clean:
             task.discard()
         try:
-            task.close()
+            with self.store_lock:
+                task.close()
         except Exception as exc:
             log.warning("closing task %s: %s", task.id, exc)
 

@@ -141,7 +141,7 @@ class RocksDBStore:
                 it.seek(start)
         except Exception as exc:
             self._reraise(exc)
-        scan = _Scan(self, it)
+        scan = _Scan(self, it, read_options)
         self._scans.add(scan)
         return scan
 
@@ -152,6 +152,15 @@ class RocksDBStore:
         except Exception as exc:
             self._reraise(exc)
         return int(count or 0)
+
+    def approximate_size_bytes(self) -> int:
+        """RocksDB's estimate of the live data size (SST files), for metrics."""
+        db = self._live()
+        try:
+            size = db.property_int_value("rocksdb.estimate-live-data-size")
+        except Exception as exc:
+            self._reraise(exc)
+        return int(size or 0)
 
     def flush(self) -> None:
         """Write memtables to SST files and wait, making every write so far durable.
@@ -187,11 +196,13 @@ class _Scan:
     scan then raises :class:`StoreClosedError` instead of silently ending.
     """
 
-    __slots__ = ("__weakref__", "_done", "_it", "_store")
+    __slots__ = ("__weakref__", "_done", "_it", "_options", "_store")
 
-    def __init__(self, store: RocksDBStore, it: RdictIter) -> None:
+    def __init__(self, store: RocksDBStore, it: RdictIter, options: ReadOptions) -> None:
         self._store = store
         self._it: RdictIter | None = it
+        # The iterator reads its upper bound from the options' memory: they must live as long.
+        self._options = options
         self._done = False
 
     def __iter__(self) -> _Scan:

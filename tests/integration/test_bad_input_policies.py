@@ -56,7 +56,7 @@ def test_fail_stops_at_the_bad_record_and_keeps_its_offset_uncommitted(
     assert _ids(read_topic(bootstrap, sink, lambda r: len(r) >= 1, timeout=10)) == [1]
     status = instance.cli("status")
     assert status.returncode == 0, status.stderr
-    assert f"stopped by   RecordError: {what} failed at topic={source}" in status.stdout
+    assert f"error        RecordError: {what} failed at topic={source}" in status.stdout
 
     # Restarted as the message says, it gets past the record without a code change.
     again = instances.start(

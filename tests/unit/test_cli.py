@@ -184,4 +184,31 @@ def test_status_shows_why_an_instance_stopped(tmp_path, capsys):
     )
     assert show_status(tmp_path)
     out = capsys.readouterr().out
-    assert "stopped by   RecordError: deserialization of value failed at topic=in" in out
+    assert "error        RecordError: deserialization of value failed at topic=in" in out
+
+
+def test_status_without_a_broker_still_shows_this_hosts_instances(tmp_path):
+    import os
+
+    from kstreamy import App
+    from kstreamy.runtime.group_status import group_status
+    from kstreamy.runtime.status import status_path, write_status
+
+    app = App("offline", bootstrap_servers="127.0.0.1:1", state_dir=str(tmp_path))
+    app.stream("in").to("out")
+    write_status(
+        status_path(app.config.app_state_dir),
+        {
+            "application_id": "offline",
+            "instance_id": "i1",
+            "pid": os.getpid(),
+            "state": "failed",
+            "error": "deserialization of value failed at topic=in partition=0 offset=7",
+        },
+    )
+    view = group_status(app.config, app.topology, [app.config.app_state_dir], timeout=1.0)
+    assert view["broker_error"].startswith("no group view from 127.0.0.1:1")
+    assert view["members"] == [] and view["lag"] == []
+    (local,) = view["local"]
+    assert (local["instance_id"], local["state"], local["alive"]) == ("i1", "failed", True)
+    assert local["error"].endswith("offset=7")

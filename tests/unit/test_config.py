@@ -51,3 +51,19 @@ def test_unknown_librdkafka_property_fails_at_start_naming_it(tmp_path):
     app.stream("t").to("u")
     with pytest.raises(ConfigError, match=r"no\.such\.property"):
         app.run(install_signal_handlers=False)
+
+
+def test_operability_settings_are_checked():
+    config = App("a", metrics_port=9100, query_port=8080, log_format="json").config
+    assert (config.metrics_port, config.query_port, config.log_format) == (9100, 8080, "json")
+    assert App("a").config.metrics_port is None
+    with pytest.raises(ConfigError) as err:
+        App("a", metrics_port=70000, query_port=-1, log_format="xml")
+    message = str(err.value)
+    assert "log_format must be one of 'text', 'json'" in message
+    with pytest.raises(ConfigError) as err:
+        App("a", metrics_port=70000, query_port=-1)
+    assert "metrics_port must be a TCP port (1-65535; 0 or None: off), got 70000" in str(err.value)
+    assert "query_port must be a TCP port" in str(err.value)
+    with pytest.raises(ConfigError, match="metrics_port and query_port must differ"):
+        App("a", metrics_port=9100, query_port=9100)

@@ -68,6 +68,16 @@ def test_describe_prints_the_topology(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr
     assert "Source: src (topics: [in])" in result.stdout
     assert "Processor: upper [map_values]" in result.stdout
+    mermaid = subprocess.run(
+        [sys.executable, "-m", "kstreamy_cli", "describe", "myapp:app", "--format", "mermaid"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert mermaid.returncode == 0, mermaid.stderr
+    assert "flowchart LR" in mermaid.stdout
+    assert "upper" in mermaid.stdout
 
 
 def test_a_wrong_app_spec_is_a_clear_error(tmp_path):

@@ -127,7 +127,7 @@ class Instance:
         except RecordError as exc:
             # Keep the progress made before the failing record; its own offset stays uncommitted.
             self._commit_quietly()
-            status.state, status.error = "failed", str(exc)
+            status.state, status.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
         except BaseException as exc:
             status.state, status.error = "failed", f"{type(exc).__name__}: {exc}"

@@ -11,6 +11,7 @@ import typer
 
 from kstreamy.errors import KStreamyError
 from kstreamy_cli.loading import load_app
+from kstreamy_cli.savepoint import savepoint_cli
 
 cli = typer.Typer(
     help="Run and operate kstreamy stream-processing applications.",
@@ -134,6 +135,9 @@ def demo(
     except KStreamyError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc
+
+
+cli.add_typer(savepoint_cli, name="savepoint")
 
 
 def main() -> None:

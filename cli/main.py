@@ -11,6 +11,7 @@ import typer
 
 from kstreamy.errors import KStreamyError
 from kstreamy_cli.loading import load_app
+from kstreamy_cli.reset import reset
 from kstreamy_cli.savepoint import savepoint_cli
 
 cli = typer.Typer(
@@ -138,6 +139,9 @@ def demo(
 
 
 cli.add_typer(savepoint_cli, name="savepoint")
+cli.command(
+    epilog="Example: kstreamy reset shop.orders:app --to-savepoint /backups/sp/orders-… --dry-run"
+)(reset)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ re-creating them, which every broker supports, rather than by DeleteRecords.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from confluent_kafka import (
@@ -117,19 +117,6 @@ def set_offsets(admin: AdminClient, group: str, offsets: dict[tuple[str, int], i
         )
 
 
-def delete_group(admin: AdminClient, group: str) -> None:
-    """Forget every committed offset of ``group`` (the group must have no members)."""
-    try:
-        admin.delete_consumer_groups([group], request_timeout=TIMEOUT_S)[group].result(TIMEOUT_S)
-    except KafkaException as exc:
-        code = exc.args[0].code()
-        if code in (KafkaError.GROUP_ID_NOT_FOUND, KafkaError.COORDINATOR_NOT_AVAILABLE):
-            return
-        if code == KafkaError.NON_EMPTY_GROUP:
-            raise KStreamyError(f"group {group} has members again; stop its instances") from exc
-        raise KStreamyError(f"cannot delete offsets of group {group}: {exc}") from exc
-
-
 def topic_partitions(admin: AdminClient) -> dict[str, int]:
     try:
         metadata = admin.list_topics(timeout=15)
@@ -233,7 +220,7 @@ class Writer:
             except BufferError:
                 self._producer.poll(0.05)
 
-    def flush(self, progress: Callable[[], None] | None = None) -> None:
+    def flush(self) -> None:
         if self._producer.flush(TIMEOUT_S):
             raise KStreamyError(f"records not acknowledged within {TIMEOUT_S}s")
         if self._failures:

@@ -100,21 +100,50 @@ def committed_offsets(admin: AdminClient, group: str) -> dict[tuple[str, int], i
     }
 
 
-def set_offsets(admin: AdminClient, group: str, offsets: dict[tuple[str, int], int]) -> None:
+def set_offsets(
+    admin: AdminClient, group: str, offsets: dict[tuple[str, int], int], attempts: int = 5
+) -> None:
+    """Commit ``offsets`` for ``group``; retried, since committing the same offsets again is
+    harmless (Tansu answers the first commit to a just-deleted group by closing the
+    connection, having stored the offsets)."""
     if not offsets:
         return
     partitions = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
     request = ConsumerGroupTopicPartitions(group, partitions)
-    try:
-        result = admin.alter_consumer_group_offsets([request])[group].result(TIMEOUT_S)
-    except KafkaException as exc:
-        raise KStreamyError(f"cannot set offsets of group {group}: {exc}") from exc
+    for attempt in range(attempts):
+        try:
+            result = admin.alter_consumer_group_offsets([request])[group].result(TIMEOUT_S)
+            break
+        except KafkaException as exc:
+            error = exc.args[0]
+            if attempt + 1 < attempts and (error.retriable() or error.code() < 0):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise KStreamyError(f"cannot set offsets of group {group}: {exc}") from exc
     failed = [tp for tp in result.topic_partitions or [] if tp.error is not None]
     if failed:
         raise KStreamyError(
             f"setting offsets of group {group} failed for "
             + ", ".join(f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in failed)
         )
+
+
+def delete_group(admin: AdminClient, group: str) -> None:
+    """Forget the group: its committed offsets and any membership state the broker kept.
+
+    Kafka refuses while the group has members, which also catches an instance that started
+    after the liveness check. (On Tansu this also clears a group left waiting forever for a
+    member that left during a rebalance.)
+    """
+    try:
+        admin.delete_consumer_groups([group], request_timeout=TIMEOUT_S)[group].result(TIMEOUT_S)
+    except KafkaException as exc:
+        code = exc.args[0].code()
+        if code == KafkaError.GROUP_ID_NOT_FOUND:
+            return
+        if code == KafkaError.NON_EMPTY_GROUP:
+            raise KStreamyError(f"group {group} has members again: stop its instances") from exc
+        raise KStreamyError(f"cannot delete consumer group {group}: {exc}") from exc
 
 
 def topic_partitions(admin: AdminClient) -> dict[str, int]:

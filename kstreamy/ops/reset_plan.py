@@ -74,6 +74,7 @@ class ResetPlan:
         out = [
             f"mark {self.application_id}-reset: reset to {self.target} in progress "
             "(instances refuse to start until it completes)",
+            f"delete consumer group {self.application_id} (offsets and membership)",
         ]
         for topic, (count, config) in sorted(self.recreate.items()):
             kind = "changelog" if config.get("cleanup.policy") == "compact" else "repartition"

@@ -13,7 +13,7 @@ import time
 import uuid
 
 from kstreamy.config import AppConfig
-from kstreamy.ops.kafka_io import Writer, recreate_topic, set_offsets
+from kstreamy.ops.kafka_io import Writer, delete_group, recreate_topic, set_offsets
 from kstreamy.ops.progress import NoProgress, Progress
 from kstreamy.ops.rescale import entries_of, regroup
 from kstreamy.ops.reset_plan import ResetPlan
@@ -38,6 +38,8 @@ def run_reset(plan: ResetPlan, config: AppConfig, progress: Progress | None = No
     marker = ResetMarker(generation, "in_progress", plan.target, time.time())
     write_marker(config, marker)
     _fault_point("marker")
+    progress.begin("deleting the consumer group (its offsets are set again below)")
+    delete_group(admin, config.application_id)
     progress.begin("emptying internal topics", len(plan.recreate))
     replication = config.internal_topic_replication_factor
     for topic, (count, topic_config) in sorted(plan.recreate.items()):

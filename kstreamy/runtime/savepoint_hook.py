@@ -173,7 +173,9 @@ class SavepointHook:
         elif kind == "done":
             self._finished.add(rid)
             request = self._requests.get(rid)
-            if request is not None:
+            if request is not None and backlog:
+                del self._requests[rid]  # over before this instance started
+            elif request is not None:
                 complete = record.get("outcome") == "complete"
                 log.info("savepoint %s %s", rid, "complete" if complete else "aborted")
                 self._end(request, stop=complete and request.stop)

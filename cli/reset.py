@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from kstreamy.errors import KStreamyError
+from kstreamy_cli.options import AppSpec, Bootstrap, fail, load
 from kstreamy_cli.progress import RichProgress, console
-from kstreamy_cli.savepoint import AppSpec, Bootstrap, fail, load
 
 
 def parse_time(text: str) -> int:

@@ -7,33 +7,16 @@ from typing import Annotated
 
 import typer
 
-from kstreamy import App
 from kstreamy.errors import KStreamyError
 from kstreamy_cli.loading import load_app
-from kstreamy_cli.progress import RichProgress, console, out
+from kstreamy_cli.options import AppSpec, Bootstrap, SavepointPath, fail, load
+from kstreamy_cli.progress import RichProgress, out
+from kstreamy_cli.savepoint_state import export, query
 
 savepoint_cli = typer.Typer(
     help="Savepoints: retained snapshots of input positions and state, to restart from.",
     no_args_is_help=True,
 )
-
-AppSpec = Annotated[str, typer.Argument(help="The application, as package.module:attribute")]
-SavepointPath = Annotated[str, typer.Argument(help="A savepoint directory")]
-Bootstrap = Annotated[
-    str | None, typer.Option("--bootstrap-servers", "-b", help="Override the Kafka brokers")
-]
-
-
-def fail(exc: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
-    return typer.Exit(1)
-
-
-def load(app_spec: str, bootstrap_servers: str | None = None) -> App:
-    app = load_app(app_spec)
-    if bootstrap_servers:
-        app.config.bootstrap_servers = bootstrap_servers
-    return app
 
 
 @savepoint_cli.command(
@@ -179,3 +162,11 @@ def verify(
     except KStreamyError as exc:
         raise fail(exc) from exc
     typer.echo(f"savepoint {savepoint.location} is intact ({checked} bytes checked)")
+
+
+savepoint_cli.command(
+    epilog="Example: kstreamy savepoint query /backups/sp/orders-… --store counts --key user-7"
+)(query)
+savepoint_cli.command(
+    epilog="Example: kstreamy savepoint export /backups/sp/orders-… --store counts > counts.jsonl"
+)(export)

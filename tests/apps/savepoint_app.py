@@ -1,6 +1,10 @@
 """A stateful pipeline for savepoint tests: count and sum per key, and counts per bucket after a
-repartition. ``version`` picks a code variant: "v1", "v1-extra-step" (new stateless steps, same
-stores), "v2-buggy" (sums ten times too large)."""
+repartition.
+
+``version`` picks a code variant: "v1"; "v1-extra-step" (new stateless steps, same stores);
+"v2-buggy" (sums ten times too large); "v2-json-counts" (counts kept as JSON: an incompatible
+store format); "v2-no-buckets" (the bucket counts are gone).
+"""
 
 from __future__ import annotations
 
@@ -26,10 +30,16 @@ def build_app() -> App:
         )
     factor = 10 if version == "v2-buggy" else 1
     grouped = stream.group_by_key()
-    grouped.count(store="counts").to(p["counts"], value_serde="int")
+    if version == "v2-json-counts":
+        counts = grouped.aggregate(lambda: 0, lambda key, value, n: n + 1, store="counts")
+    else:
+        counts = grouped.count(store="counts")
+    counts.to(p["counts"], value_serde="int")
     grouped.aggregate(
         lambda: 0, lambda key, value, total: total + value["n"] * factor, store="sums"
     ).to(p["sums"], value_serde="json")
+    if version == "v2-no-buckets":
+        return app
     group_options = {"partitions": p["bucket_partitions"]} if p.get("bucket_partitions") else {}
     (
         stream.group_by(bucket, name="buckets", key_serde="str", **group_options)

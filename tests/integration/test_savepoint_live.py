@@ -106,6 +106,21 @@ def test_stop_with_savepoint_then_changed_code_continues_exactly(pipeline):
             state[StrSerde().deserialize(key)] = IntSerde().deserialize(value)
     assert app.results()["counts"] == state
 
+    # Versions the savepoint does not fit are refused, naming the store; nothing changes.
+    before = app.group_offsets()
+    refused = app.cli("reset", "--to-savepoint", savepoint, version="v2-json-counts")
+    assert refused.returncode == 1
+    assert "incompatible store format: store 'counts'" in " ".join(refused.stderr.split())
+    refused = app.cli("reset", "--to-savepoint", savepoint, version="v2-no-buckets")
+    assert refused.returncode == 1
+    assert "bucket-counts" in refused.stderr and "--allow-non-restored-state" in refused.stderr
+    dry = app.cli(
+        "reset", "--to-savepoint", savepoint, "--allow-non-restored-state", "--dry-run",
+        version="v2-no-buckets",
+    )  # fmt: skip
+    assert "store bucket-counts is not in the application" in ok(dry) + dry.stderr
+    assert app.group_offsets() == before
+
     # The new version has new stateless steps and keeps the store names.
     ok(app.cli("reset", "--to-savepoint", savepoint, version="v1-extra-step"))
     mark = app.mark()

@@ -98,9 +98,8 @@ class Pipeline:
 
     def cli(self, *args: str, **overrides: Any):
         """``kstreamy savepoint <cmd> app ...`` or ``kstreamy <cmd> app ...``."""
-        env = app_env(
-            self.bootstrap, self.app_id, self.tmp_path / "cli-state", **self.settings, **overrides
-        )
+        settings = {**self.settings, **overrides}
+        env = app_env(self.bootstrap, self.app_id, self.tmp_path / "cli-state", **settings)
         spec = f"{self.kind.module}:build_app"
         if args[0] == "savepoint":
             return kstreamy(env, "savepoint", args[1], spec, *args[2:])

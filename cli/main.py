@@ -22,6 +22,8 @@ from kstreamy_cli.options import (
     fail,
     overrides,
 )
+from kstreamy_cli.reset import reset
+from kstreamy_cli.savepoint import savepoint_cli
 from kstreamy_cli.topics import topics_cli
 
 cli = typer.Typer(
@@ -198,6 +200,12 @@ def demo(
         run_demo(events=events, instances=instances, bootstrap_servers=bootstrap_servers)
     except KStreamyError as exc:
         fail(exc)
+
+
+cli.add_typer(savepoint_cli, name="savepoint")
+cli.command(
+    epilog="Example: kstreamy reset shop.orders:app --to-savepoint /backups/sp/orders-… --dry-run"
+)(reset)
 
 
 def main() -> None:

@@ -144,21 +144,24 @@ class Stream:
         name: str | None = None,
         key_serde: str | Serde | None = None,
         value_serde: str | Serde | None = None,
+        partitions: int | None = None,
     ) -> GroupedStream:
         """Group by the current key, for an aggregation.
 
         If an earlier step may have changed keys (map, flat_map), records are first written to
         the repartition topic ``<app_id>-<name>-repartition`` so that all records of a key meet
-        in one task; that needs ``name``.
+        in one task; that needs ``name``. ``partitions`` repartitions in any case, into that
+        many partitions: the aggregation then runs on that many tasks, whatever the input's
+        partition count (change it later through a savepoint and ``kstreamy reset``).
         """
         stream = self.with_serdes(key_serde, value_serde)
-        if self.key_changed:
+        if self.key_changed or partitions is not None:
             if not name:
                 raise TopologyError(
-                    "group_by_key after a key-changing step (map, flat_map) repartitions "
-                    "through a topic and needs name=..."
+                    "group_by_key after a key-changing step (map, flat_map) or with "
+                    "partitions=... repartitions through a topic and needs name=..."
                 )
-            stream = stream._repartition(name)
+            stream = stream._repartition(name, partitions)
         return GroupedStream(stream._topology, stream.node, stream.key_serde, stream.value_serde)
 
     def group_by(
@@ -167,18 +170,27 @@ class Stream:
         name: str,
         key_serde: str | Serde | None = None,
         value_serde: str | Serde | None = None,
+        partitions: int | None = None,
     ) -> GroupedStream:
-        """Group by ``key_fn(key, value)``, through ``<app_id>-<name>-repartition``."""
+        """Group by ``key_fn(key, value)``, through ``<app_id>-<name>-repartition``.
+
+        The repartition topic has as many partitions as the input by default; ``partitions``
+        sets another count (and so the number of tasks of the aggregation).
+        """
         if not name:
             raise TopologyError("group_by repartitions through a topic and needs name=...")
         key_fn = _callable(key_fn, "group_by")
         selected = self._then(
             "map", {"fn": lambda k, v: (key_fn(k, v), v)}, f"{name}-select-key", changes_key=True
         ).with_serdes(key_serde, value_serde)
-        stream = selected._repartition(name)
+        stream = selected._repartition(name, partitions)
         return GroupedStream(stream._topology, stream.node, stream.key_serde, stream.value_serde)
 
-    def _repartition(self, name: str) -> Stream:
+    def _repartition(self, name: str, partitions: int | None = None) -> Stream:
+        if partitions is not None and (
+            not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1
+        ):
+            raise TopologyError(f"{name}: partitions must be a positive int, got {partitions!r}")
         topic = self._topology.repartition_topic(name)
         params = {
             "topic": topic,
@@ -186,6 +198,8 @@ class Stream:
             "value_serde": self.value_serde,
             "internal": True,
         }
+        if partitions is not None:
+            params["partitions"] = partitions
         self._topology.add("sink", [self.node], params, f"{name}-repartition-sink")
         source_params = {
             "topics": [topic],

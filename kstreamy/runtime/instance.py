@@ -30,6 +30,8 @@ from kstreamy.runtime.commit_order import CommitOutcome, CommitResult, StateAppl
 from kstreamy.runtime.identity import instance_id
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
+from kstreamy.runtime.reset_marker import apply_reset_marker
+from kstreamy.runtime.savepoint_hook import SavepointHook
 from kstreamy.runtime.services import Services
 from kstreamy.runtime.shutdown import stop_on_signals
 from kstreamy.runtime.state_lock import StateDirLock
@@ -65,6 +67,7 @@ class Instance:
         self._tasks: TaskManager | None = None
         self._status: StatusReporter | None = None
         self._clients: InstanceClients | None = None
+        self._savepoints: SavepointHook | None = None
         self._needs_rejoin = False
         self._services = Services()
 
@@ -85,17 +88,21 @@ class Instance:
                 self.config.application_id,
                 StoreResources(self.config.state_cache_bytes, self.config.state_write_buffer_bytes),
             )
+            apply_reset_marker(self.config, state_manager)
             tasks = TaskManager(
                 self.topology, self.config, plan, state_manager, self._commits, self.metrics
             )
             status = StatusReporter(
                 self.config, self.instance_id, tasks, self._commits, self.metrics
             )
-            tasks.on_change = status.write
+            savepoints = SavepointHook(
+                self.topology, self.config, tasks, self._commits, self.instance_id, self.stop
+            )
+            tasks.on_change = lambda: (status.write(), savepoints.tasks_changed())
             tasks.before_revoke = self._commit_before_revoke
             tasks.before_lost = self._abort_for_lost
             self._commits.on_committed = lambda: setattr(status, "due", True)
-            self._tasks, self._status = tasks, status
+            self._tasks, self._status, self._savepoints = tasks, status, savepoints
             services = Services.start(
                 self.config, self.instance_id, self.metrics, tasks, status, lambda: self._clients
             )
@@ -110,6 +117,8 @@ class Instance:
 
     def _run_until_stopped(self, tasks: TaskManager, status: StatusReporter) -> None:
         try:
+            assert self._savepoints is not None
+            self._savepoints.start()
             self._start_clients()
             log.info(
                 "instance %s of %s started on %s (%s, reading %s)",
@@ -171,6 +180,8 @@ class Instance:
         if self._tasks is not None:
             self._tasks.close_all()
         self._close_clients()
+        if self._savepoints is not None:
+            self._savepoints.close()
         log.info(
             "instance stopped: %d records processed, %d skipped, %d dead-lettered",
             self.metrics.records_processed,
@@ -198,6 +209,8 @@ class Instance:
         interval = self.config.effective_commit_interval_ms / 1000
         max_buffered = self.config.state_buffer_max_records
         stateful = bool(self.topology.stores)
+        savepoints = self._savepoints
+        assert savepoints is not None
         next_commit = time.monotonic() + interval
         next_clock_ms = 0
         rounds_with_records = 0
@@ -228,7 +241,7 @@ class Instance:
             clients.emitter.poll()
             status.write_if_due()
             self._services.tick()
-            due = time.monotonic() >= next_commit
+            due = savepoints.poll() or time.monotonic() >= next_commit
             if not due and stateful and processed:
                 rounds_with_records += 1
                 if rounds_with_records % BUFFER_CHECK_ROUNDS == 0:
@@ -298,7 +311,10 @@ class Instance:
         if self._needs_rejoin or self._tasks is None:
             return  # a fatal error already dropped the tasks; nothing may be committed
         active = self._tasks.active()
-        self._act_on(self._commits.commit(active), active)
+        result = self._commits.commit(active)
+        self._act_on(result, active)
+        if self._savepoints is not None and not self._needs_rejoin:
+            self._savepoints.after_commit(result)
 
     def _act_on(self, result: CommitResult, tasks: list[Task]) -> None:
         assert self._tasks is not None

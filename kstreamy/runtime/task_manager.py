@@ -195,6 +195,48 @@ class TaskManager:
             except KafkaException as exc:
                 log.warning("rewinding %s[%d]: %s", topic, task.partition, exc)
 
+    def suspend(self, task: Task) -> None:
+        """Hold an active task where it stands: no records, no time (a savepoint holds it at
+        its snapshot). Records already fetched for it are dropped and read again later."""
+        clients = self._clients
+        sub_id = task.subtopology.id
+        lead, others = self.plan.lead_topic[sub_id], self.plan.copartitioned[sub_id]
+        for topic in [lead, *others]:
+            self.routes.pop((topic, task.partition), None)
+        if task in self.timed:
+            self.timed.remove(task)
+        if clients is not None:
+            clients.consumer.pause([TopicPartition(lead, task.partition)])
+            if others and clients.secondary is not None:
+                clients.secondary.pause([TopicPartition(t, task.partition) for t in others])
+        log.info("task %s held", task.id)
+
+    def unsuspend(self, task: Task) -> None:
+        """Undo :meth:`suspend`: the task reads on from its positions."""
+        clients = self._clients
+        if clients is None or self.tasks.get(task.id) is not task:
+            return
+        sub_id = task.subtopology.id
+        lead, others = self.plan.lead_topic[sub_id], self.plan.copartitioned[sub_id]
+        for topic in [lead, *others]:
+            self.routes[(topic, task.partition)] = task
+        if task.has_time_listeners and task not in self.timed:
+            self.timed.append(task)
+        if all(topic in task.positions for topic in [lead, *others]):
+            for topic in [lead, *others]:
+                consumer = clients.consumer if topic == lead else clients.secondary
+                assert consumer is not None
+                consumer.seek(TopicPartition(topic, task.partition, task.positions[topic]))
+        else:
+            self.rewind(task)
+        clients.consumer.resume([TopicPartition(lead, task.partition)])
+        if others and clients.secondary is not None:
+            clients.secondary.resume([TopicPartition(t, task.partition) for t in others])
+        log.info("task %s resumed", task.id)
+
+    def group_consumer(self) -> Consumer | None:
+        return self._clients.consumer if self._clients is not None else None
+
     def not_routed(self, message: Any) -> None:
         """A record for a task that is not active: rewind if it is restoring, else drop it."""
         clients = self._clients

@@ -30,7 +30,8 @@ def plan_topics(topology: Topology, external_counts: dict[str, int]) -> TopicPla
     A repartition topic gets as many partitions as the sub-topology writing to it has tasks
     (Kafka Streams sizes it by the upstream source topics the same way), unless the sub-topology
     reading it also reads user topics: then it takes their count, so the two are co-partitioned
-    (as Kafka Streams does for a join after a key change). A changelog topic gets as many
+    (as Kafka Streams does for a join after a key change). A count given with ``partitions=``
+    on the repartitioning step wins over both. A changelog topic gets as many
     partitions as the sub-topology owning the store.
     """
     subs = topology.subtopologies()
@@ -39,6 +40,9 @@ def plan_topics(topology: Topology, external_counts: dict[str, int]) -> TopicPla
     if missing:
         raise TopologyError(f"no partition count for input topic(s): {', '.join(missing)}")
     repartition = {t for t, kind in topology.internal_topics().items() if kind == "repartition"}
+    for node in topology.nodes.values():
+        if node.kind == "sink" and node.params.get("internal") and node.params.get("partitions"):
+            counts[node.params["topic"]] = node.params["partitions"]  # set by partitions=...
     for sub in subs:
         given = {counts[t] for t in sub.source_topics if t not in repartition}
         if len(given) == 1:  # several counts: the mismatch is reported below

@@ -62,8 +62,9 @@ def ensure_topic(
         if exact_partitions and existing != partitions:
             raise KStreamyError(
                 f"internal topic {name} has {existing} partitions but the topology needs "
-                f"{partitions}; the input topics' partition counts changed? Reset the "
-                "application (delete its internal topics and local state) to start over"
+                f"{partitions}; the input topics' partition counts (or a partitions= setting) "
+                "changed? Take a savepoint and run `kstreamy reset --to-savepoint` to move the "
+                "state to the new count (or `--to-earliest` to start over)"
             )
         return
     topic = NewTopic(name, partitions, replication_factor, config=config or {})

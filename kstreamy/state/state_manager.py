@@ -43,6 +43,10 @@ class StateManager:
         self.app_state_dir = app_state_dir
         self.application_id = application_id
         self.resources = resources
+        self.reset_generation: str | None = None
+        """The application's current reset generation (see kstreamy.runtime.reset_marker)."""
+        self.reset_metadata: dict[str, dict[str, object]] = {}
+        """Task id -> metadata the reset left for the task (from its savepoint)."""
 
     def task_dir(self, task_id: str) -> Path:
         return self.app_state_dir / task_id
@@ -61,6 +65,8 @@ class StateManager:
                 if spec.backend == "rocksdb":
                     RocksDBStore.destroy(task_dir / name)
             checkpoint.delete()
+        if metadata.get("reset_generation") != self.reset_generation:
+            offsets, metadata = self._wipe_for_reset(task_id, task_dir, specs, checkpoint)
         stores: dict[str, KeyValueStore] = {}
         plan: list[RestoreSpec] = []
         trusted: dict[str, int] = {}
@@ -74,7 +80,29 @@ class StateManager:
                     trusted[topic] = offset
         state = TaskState(partition, specs, self.application_id, stores, checkpoint, trusted)
         state.metadata.update(metadata)
+        if not checkpoint.exists():
+            state.metadata_changed()
         return state, plan
+
+    def _wipe_for_reset(
+        self, task_id: str, task_dir: Path, specs: dict[str, StoreSpec], checkpoint: CheckpointFile
+    ) -> tuple[dict[str, int], dict[str, object]]:
+        """Local state from before the application's last reset: the changelogs were reset, so
+        it no longer matches them. Wipe it; the task starts from the reset's state."""
+        stale = [name for name in specs if (task_dir / name).exists()]
+        if stale or checkpoint.exists():
+            log.warning(
+                "task %s: local state predates reset %s; wiping it and restoring from the "
+                "changelogs",
+                task_id,
+                self.reset_generation,
+            )
+        for name in stale:
+            RocksDBStore.destroy(task_dir / name)
+        checkpoint.delete()
+        metadata = dict(self.reset_metadata.get(task_id, {}))
+        metadata["reset_generation"] = self.reset_generation
+        return {}, metadata
 
     def _open_store(
         self,

@@ -1,0 +1,146 @@
+"""The control topic ``<app_id>-control``: how commands reach every instance of an application.
+
+One partition, JSON records. Instances read it without a consumer group (every instance sees
+every record) from the beginning at start-up, so one that starts while a request is open learns
+of it before processing anything; the command that sent a request reads the answers after it.
+
+Records (``type``):
+
+- ``savepoint`` {id, location, stop, deadline}: snapshot every task at a commit boundary;
+- ``ack`` {id, task, instance, stores, input_offsets, changelog_offsets, metadata}: one task's
+  snapshot is written;
+- ``done`` {id, outcome: "complete" | "aborted"}: the request is over (instances resume, or
+  with ``stop`` and a complete savepoint, stop);
+- ``ping`` {id} / ``pong`` {id, instance, host, pid, state_dir, tasks}: who is running.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from kstreamy.config import AppConfig
+from kstreamy.errors import KStreamyError
+from kstreamy.runtime.clients import admin_settings, create_admin, create_client
+from kstreamy.runtime.topics import ensure_topic, partition_counts
+
+RETENTION_MS = 7 * 24 * 3600 * 1000
+TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(RETENTION_MS)}
+
+
+def control_topic(application_id: str) -> str:
+    return f"{application_id}-control"
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class ControlChannel:
+    """Reads and writes the control topic of one application."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.topic = control_topic(config.application_id)
+        base = admin_settings(config)
+        self._consumer: Consumer = create_client(
+            Consumer,
+            {
+                **base,
+                "group.id": f"{config.application_id}-control-reader",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "fetch.wait.max.ms": 50,
+                "fetch.queue.backoff.ms": 10,
+            },
+            "consumer",
+        )
+        self._producer: Producer = create_client(
+            Producer, {**base, "linger.ms": 0, "enable.idempotence": True}, "producer"
+        )
+        self._assigned = False
+
+    def ensure_topic(self) -> None:
+        admin = create_admin(self.config)
+        ensure_topic(
+            admin,
+            partition_counts(admin),
+            self.topic,
+            1,
+            self.config.internal_topic_replication_factor,
+            TOPIC_CONFIG,
+        )
+
+    def seek(self, offset: int | None) -> None:
+        """Read from ``offset`` (None: the beginning) on."""
+        start = OFFSET_BEGINNING if offset is None else offset
+        self._consumer.assign([TopicPartition(self.topic, 0, start)])
+        self._assigned = True
+
+    def read_backlog(self, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Everything from the current position to the end of the topic."""
+        if not self._assigned:
+            self.seek(None)
+        out: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in self._consumer.consume(500, 0.2):
+                error = message.error()
+                if error is None:
+                    parsed = _parse(message.value())
+                    if parsed is not None:
+                        parsed["_offset"] = message.offset()
+                        out.append(parsed)
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    return out
+            if time.monotonic() > deadline:
+                raise KStreamyError(f"control topic {self.topic}: end not reached in {timeout}s")
+
+    def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
+        """New control records (none is fine); never blocks longer than ``timeout``."""
+        out = []
+        for message in self._consumer.consume(100, timeout):
+            if message.error() is None:
+                parsed = _parse(message.value())
+                if parsed is not None:
+                    parsed["_offset"] = message.offset()
+                    out.append(parsed)
+        return out
+
+    def send(self, record: dict[str, Any]) -> int:
+        """Write one record and wait for it; returns its offset."""
+        result: dict[str, Any] = {}
+
+        def delivered(err: KafkaError | None, msg: Any) -> None:
+            result["error"], result["offset"] = err, msg.offset()
+
+        data = json.dumps(record, separators=(",", ":")).encode()
+        self._producer.produce(
+            self.topic, data, str(record.get("id", "")).encode(), on_delivery=delivered
+        )
+        self._producer.flush(30)
+        if "offset" not in result or result["error"] is not None:
+            raise KStreamyError(
+                f"cannot write to control topic {self.topic}: {result.get('error') or 'timeout'}"
+            )
+        return int(result["offset"])
+
+    def close(self) -> None:
+        try:
+            self._consumer.close()
+        finally:
+            self._producer.flush(10)
+
+
+def _parse(raw: bytes | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("type"), str) else None

@@ -1,0 +1,121 @@
+"""Reading a savepoint's state as values, without a broker or a running application.
+
+Keys and values are decoded with the application's serdes when the application is given, else
+with the built-in serde the manifest names (str, int, json, bytes); a value no serde can decode
+is shown as base64. Window store keys are split into the record key and the window start.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from kstreamy.savepoint.errors import SavepointError
+from kstreamy.savepoint.partitioner import partitioner
+from kstreamy.savepoint.reader import Savepoint
+from kstreamy.savepoint.topology_info import serde_marker
+from kstreamy.serde import Serde, resolve_serde
+from kstreamy.state.keys import key_range, split_window_key
+from kstreamy.topology import Topology
+
+BUILT_IN = ("bytes", "str", "int", "json")
+
+
+class StateView:
+    def __init__(self, savepoint: Savepoint, store: str, topology: Topology | None = None):
+        manifest = savepoint.manifest
+        if store not in manifest.stores:
+            known = ", ".join(sorted(manifest.stores)) or "none"
+            raise SavepointError(
+                f"savepoint {savepoint.location} has no store {store!r} (has: {known})"
+            )
+        self.savepoint = savepoint
+        self.store = store
+        self.info = manifest.stores[store]
+        self.key_serde = self._serde("key", topology)
+        self.value_serde = self._serde("value", topology)
+
+    def _serde(self, part: str, topology: Topology | None) -> Serde | None:
+        marker = getattr(self.info, f"{part}_serde")
+        spec = topology.stores.get(self.store) if topology is not None else None
+        if spec is not None:
+            serde = getattr(spec, f"{part}_serde")
+            if serde_marker(serde) != marker:
+                raise SavepointError(
+                    f"store {self.store!r}: the application's {part} serde "
+                    f"{serde_marker(serde)} differs from the savepoint's {marker}"
+                )
+            return serde
+        name = marker.get("name")
+        return resolve_serde(name) if name in BUILT_IN else None
+
+    def parse_key(self, text: str) -> bytes:
+        """The key as the store holds it, from command-line text."""
+        serde = self.key_serde
+        if serde is None:
+            raise SavepointError(
+                f"store {self.store!r} has keys of serde {self.info.key_serde.get('name')!r}: "
+                "give the application (module:app) to encode them"
+            )
+        name = getattr(serde, "name", "")
+        if name == "int":
+            value: Any = int(text)
+        elif name in ("json", "avro"):
+            value = json.loads(text)
+        elif name == "bytes":
+            value = text.encode()
+        else:
+            value = text
+        raw = serde.serialize(value)
+        return b"" if raw is None else raw
+
+    def _tasks_for(self, record_key: bytes) -> list[str]:
+        tasks = self.savepoint.tasks_with_store(self.store)
+        if self.info.key_layout != "record_key" or not record_key:
+            return tasks
+        manifest = self.savepoint.manifest
+        count = manifest.subtopology(self.info.subtopology).partitions
+        partition = partitioner(manifest.partitioner)(record_key, count)
+        return [t for t in tasks if manifest.tasks[t].partition == partition]
+
+    def lookup(self, record_key: bytes) -> list[dict[str, Any]]:
+        """Entries for one record key: one for a key-value store, every window of a window
+        store."""
+        found = []
+        for tid in self._tasks_for(record_key):
+            for key, value in self.savepoint.store_entries(tid, self.store):
+                if self.info.kind == "window":
+                    start, end = key_range(record_key)
+                    if start <= key < end:
+                        found.append(self.decode(tid, key, value))
+                elif key == record_key:
+                    found.append(self.decode(tid, key, value))
+        return found
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        for tid in self.savepoint.tasks_with_store(self.store):
+            for key, value in self.savepoint.store_entries(tid, self.store):
+                yield self.decode(tid, key, value)
+
+    def decode(self, task: str, key: bytes, value: bytes) -> dict[str, Any]:
+        entry: dict[str, Any] = {"task": task}
+        if self.info.kind == "window":
+            key, start = split_window_key(key)
+            entry["window"] = {"start": start}
+            entry["timestamp"] = start
+        entry["key"] = _decoded(self.key_serde, key)
+        entry["value"] = _decoded(self.value_serde, value)
+        return entry
+
+
+def _decoded(serde: Serde | None, data: bytes) -> Any:
+    if serde is not None:
+        try:
+            value = serde.deserialize(data)
+            json.dumps(value)
+            return value
+        except Exception:
+            pass
+    return {"base64": base64.b64encode(data).decode()}

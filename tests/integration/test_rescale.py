@@ -1,0 +1,90 @@
+"""Rescaling by key through a savepoint: an input topic grown from 4 to 8 partitions, and a
+repartition topic's ``partitions=`` changed. Real broker, real instance processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from kstreamy.testing.topics import produce
+from tests_support.app_cli import ok
+from tests_support.growth import grow_topic
+from tests_support.savepoint_pipeline import PIPELINES, Pipeline, events, stop_instance
+from tests_support.waiting import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("kind", sorted(PIPELINES))]
+
+
+@pytest.fixture
+def pipeline(kind, bootstrap, make_topic, unique_name, instances, tmp_path):
+    def make(**settings) -> Pipeline:
+        return Pipeline(
+            PIPELINES[kind], bootstrap, make_topic, unique_name, instances, tmp_path, **settings
+        )
+
+    return make
+
+
+def _owned(*instances) -> set[str]:
+    return set().union(*(i.partitions() for i in instances))
+
+
+def test_rescale_a_grown_input_topic_from_4_to_8_partitions(pipeline):
+    app = pipeline(partitions=4)
+    expect = app.kind.expectation
+    produce(app.bootstrap, app.input, events(0, 1000))
+    first = app.start("a")
+    app.wait_results(expect(range(1000)))
+    stop_instance(first)
+    early = ok(app.cli("savepoint", "create", "--dir", str(app.tmp_path / "sp"))).strip()
+
+    produce(app.bootstrap, app.input, events(1000, 1600))
+    first, second = app.start("a2", state_dir=first.state_dir), app.start("b")
+    app.wait_results(expect(range(1600)))
+    late = ok(app.cli("savepoint", "create", "--dir", str(app.tmp_path / "sp"), "--stop")).strip()
+    assert first.wait_exit(60) == 0 and second.wait_exit(60) == 0
+
+    grow_topic(app.bootstrap, app.input, 8)
+    produce(app.bootstrap, app.input, events(1600, 3000))  # now spread over 8 partitions
+
+    # The early savepoint is followed by records written under 4 partitions: refused.
+    refused = app.cli("reset", "--to-savepoint", early)
+    assert refused.returncode == 1
+    assert "written while it had 4 partitions" in " ".join(refused.stderr.split())
+
+    dry = ok(app.cli("reset", "--to-savepoint", late, "--dry-run"))
+    assert "moved from 4 to 8 partitions by the murmur2 hash" in dry
+    assert f"set the offset of {app.input}[7] to 0" in dry
+    ok(app.cli("reset", "--to-savepoint", late))
+    mark = app.mark()
+    rescaled = [app.start(name) for name in ("c", "d", "e", "f")]
+    app.wait_results(expect(range(3000)), since=mark)
+    wait_until(lambda: len(_owned(*rescaled)) == 16, 60, what="all 16 tasks owned")
+    for instance in rescaled:
+        stop_instance(instance)
+
+
+def test_changing_partitions_of_a_repartition_step_goes_through_a_savepoint(pipeline):
+    app = pipeline(partitions=2, bucket_partitions=2)
+    expect = app.kind.expectation
+    produce(app.bootstrap, app.input, events(0, 800))
+    first = app.start("a")
+    app.wait_results(expect(range(800)))
+    savepoint = ok(
+        app.cli("savepoint", "create", "--dir", str(app.tmp_path / "sp"), "--stop")
+    ).strip()
+    assert first.wait_exit(60) == 0
+
+    # More tasks after the repartition than the input has partitions, without a reset: refused.
+    wrong = app.start("wrong", bucket_partitions=6)
+    assert wrong.wait_exit(60) == 1
+    assert "has 2 partitions but the topology needs 6" in wrong.log()
+    assert "kstreamy reset --to-savepoint" in wrong.log()
+
+    ok(app.cli("reset", "--to-savepoint", savepoint, bucket_partitions=6))
+    produce(app.bootstrap, app.input, events(800, 1500))
+    mark = app.mark()
+    wide = [app.start(n, bucket_partitions=6) for n in ("b", "c")]
+    app.wait_results(expect(range(1500)), since=mark)
+    wait_until(lambda: len(_owned(*wide)) == 8, 60, what="2 + 6 tasks owned")
+    for instance in wide:
+        stop_instance(instance)

@@ -1,0 +1,184 @@
+"""A stateful pipeline with a repartition, its topics, instances, command line and expected
+results, for savepoint, reset and rescaling tests.
+
+Pipelines are listed in :data:`PIPELINES` so a test runs on each with one parametrization; a
+windowed pipeline is one more entry (its app module and its offline expectation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions
+from confluent_kafka.admin import AdminClient
+
+from kstreamy.serde import IntSerde
+from kstreamy.testing.topics import produce, read_all, read_topic
+from tests_support.app_cli import app_env, kstreamy
+
+KEYS = [f"key-{i:03d}" for i in range(30)]
+Expected = dict[str, dict[str, Any]]
+
+
+def events(start: int, stop: int):
+    for n in range(start, stop):
+        yield KEYS[n % len(KEYS)].encode(), json.dumps({"n": n}).encode()
+
+
+def aggregate_expectation(numbers: range | list[int], factor: int = 1) -> Expected:
+    """Output topic role -> key -> latest value, computed offline."""
+    sums: Counter[str] = Counter()
+    for n in numbers:
+        sums[KEYS[n % len(KEYS)]] += n * factor
+    return {
+        "counts": dict(Counter(KEYS[n % len(KEYS)] for n in numbers)),
+        "sums": dict(sums),
+        "buckets": dict(Counter(f"b{n % 7}" for n in numbers)),
+    }
+
+
+@dataclasses.dataclass
+class PipelineKind:
+    module: str
+    expectation: Callable[..., Expected]
+    decoders: dict[str, Callable[[bytes], Any]]
+
+
+PIPELINES = {
+    "aggregate": PipelineKind(
+        "savepoint_app",
+        aggregate_expectation,
+        {"counts": IntSerde().deserialize, "sums": json.loads, "buckets": IntSerde().deserialize},
+    ),
+}
+
+
+class Pipeline:
+    def __init__(
+        self,
+        kind: PipelineKind,
+        bootstrap: str,
+        make_topic,
+        unique_name,
+        instances,
+        tmp_path: Path,
+        partitions: int = 4,
+        **settings: Any,
+    ) -> None:
+        self.kind = kind
+        self.bootstrap = bootstrap
+        self.topics = {
+            "input": make_topic("in", partitions),
+            **{role: make_topic(role, partitions) for role in kind.decoders},
+        }
+        self.app_id = unique_name("sp")
+        self.instances = instances
+        self.tmp_path = tmp_path
+        self.settings = {**self.topics, **settings}
+
+    @property
+    def input(self) -> str:
+        return self.topics["input"]
+
+    def start(self, name: str, state_dir: Path | None = None, **overrides: Any):
+        return self.instances.start(
+            self.kind.module,
+            self.app_id,
+            name=name,
+            state_dir=state_dir,
+            **{**self.settings, **overrides},
+        )
+
+    def cli(self, *args: str, **overrides: Any):
+        """``kstreamy savepoint <cmd> app ...`` or ``kstreamy <cmd> app ...``."""
+        settings = {**self.settings, **overrides}
+        env = app_env(self.bootstrap, self.app_id, self.tmp_path / "cli-state", **settings)
+        spec = f"{self.kind.module}:build_app"
+        if args[0] == "savepoint":
+            return kstreamy(env, "savepoint", args[1], spec, *args[2:])
+        return kstreamy(env, args[0], spec, *args[1:])
+
+    def mark(self) -> dict[tuple[str, int], int]:
+        """End offsets of the output topics."""
+        ends: dict[tuple[str, int], int] = {}
+        for role in self.kind.decoders:
+            for record in read_all(self.bootstrap, self.topics[role]):
+                key = (record.topic(), record.partition())
+                ends[key] = max(ends.get(key, 0), record.offset() + 1)
+        return ends
+
+    def results(
+        self, since: dict[tuple[str, int], int] | None = None, timeout: float = 0
+    ) -> Expected:
+        """Latest value per key of each output written after ``since``."""
+        out: Expected = {}
+        for role, decode in self.kind.decoders.items():
+            latest = {}
+            for record in read_all(self.bootstrap, self.topics[role]):
+                if since and record.offset() < since.get((record.topic(), record.partition()), 0):
+                    continue
+                latest[record.key().decode()] = decode(record.value())
+            out[role] = latest
+        return out
+
+    def wait_results(
+        self, expected: Expected, since: dict[tuple[str, int], int] | None = None, timeout=120
+    ) -> None:
+        """Every key's latest output (written after ``since``) equals the expectation."""
+        deadline = time.monotonic() + timeout
+        for role, want in expected.items():
+            topic, decode = self.topics[role], self.kind.decoders[role]
+
+            def done(records, want=want, decode=decode) -> bool:
+                latest = {}
+                for r in records:
+                    if since and r.offset() < since.get((r.topic(), r.partition()), 0):
+                        continue
+                    latest[r.key().decode()] = decode(r.value())
+                return latest == want
+
+            records = read_topic(
+                self.bootstrap, topic, done, timeout=max(1.0, deadline - time.monotonic())
+            )
+            assert done(records), (role, self.results(since).get(role), want)
+
+    def group_offsets(self) -> dict[tuple[str, int], int]:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        request = ConsumerGroupTopicPartitions(self.app_id)
+        result = admin.list_consumer_group_offsets([request])[self.app_id].result(30)
+        return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []}
+
+
+class PacedFeeder:
+    """Produce events in small chunks from a thread until stopped, so that a savepoint lands
+    mid-stream; :meth:`stop` returns the number after the last event produced."""
+
+    def __init__(self, bootstrap: str, topic: str, start: int, chunk: int = 20) -> None:
+        self.next = start
+        self._stopped = threading.Event()
+
+        def feed() -> None:
+            while not self._stopped.is_set():
+                produce(bootstrap, topic, events(self.next, self.next + chunk))
+                self.next += chunk
+                self._stopped.wait(0.05)  # pacing the input, not waiting for a condition
+
+        self._thread = threading.Thread(target=feed, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stopped.set()
+        self._thread.join(60)
+        return self.next
+
+
+def stop_instance(instance) -> None:
+    instance.terminate()
+    assert instance.wait_exit(60) == 0, instance.log()[-3000:]

@@ -1,0 +1,52 @@
+"""Partitioners must agree with the producers of the input topics, bit for bit."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from kstreamy.errors import KStreamyError
+from kstreamy.savepoint.keys import record_key_of, register_store_kind
+from kstreamy.savepoint.partitioner import (
+    crc32_partition,
+    murmur2,
+    murmur2_partition,
+    partitioner,
+)
+from kstreamy.state.keys import window_key
+
+
+def test_murmur2_matches_kafkas_java_test_vectors():
+    # From Kafka's UtilsTest.testMurmur2 (signed 32-bit results).
+    assert murmur2(b"21") == -973932308
+    assert murmur2(b"foobar") == -790332482
+    assert murmur2(b"a-little-bit-long-string") == -985981536
+    assert murmur2(b"a-little-bit-longer-string") == -1486304829
+    assert murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") == -58897971
+    assert murmur2(b"abc") == 479470107
+
+
+def test_partitions_are_in_range_and_spread():
+    keys = [f"key-{i}".encode() for i in range(1000)]
+    for fn in (murmur2_partition, crc32_partition):
+        parts = [fn(k, 8) for k in keys]
+        assert set(parts) == set(range(8))
+
+
+def test_crc32_is_librdkafkas_consistent_partitioner():
+    # librdkafka's consistent partitioner is zlib's CRC-32 modulo the partition count.
+    assert crc32_partition(b"hello", 5) == zlib.crc32(b"hello") % 5
+
+
+def test_an_unknown_partitioner_is_a_clear_error():
+    with pytest.raises(KStreamyError, match="unknown partitioner 'fnv'; known: murmur2, crc32"):
+        partitioner("fnv")
+
+
+def test_record_keys_of_store_keys_per_kind():
+    assert record_key_of("key_value")(b"abc") == b"abc"
+    assert record_key_of("window")(window_key(b"sensor-1", 60_000)) == b"sensor-1"
+    assert record_key_of("session") is None
+    register_store_kind("test-kind", lambda k: k[1:])
+    assert record_key_of("test-kind")(b"xkey") == b"key"

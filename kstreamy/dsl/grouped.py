@@ -45,19 +45,32 @@ class GroupedStream:
         return Table(self._topology, node.name, self.key_serde, value_serde, store_name)
 
     def window(
-        self, windows: WindowDefinition, late_topic: str | None = None
+        self,
+        windows: WindowDefinition,
+        late_topic: str | None = None,
+        retention: float = 0.0,
     ) -> WindowedGroupedStream:
         """Aggregate per key and event-time window (Tumbling, Hopping, Sliding, Session).
 
         Records behind the watermark past the window's grace are late: counted and logged, or
         written to ``late_topic`` as read, with headers naming the window and the watermark.
+        ``retention`` (seconds) keeps closed windows in the store that much longer, for
+        interactive queries; they never change again.
         """
         if not isinstance(windows, (Tumbling, Hopping, Sliding, Session)):
             raise TopologyError(
                 f"window() needs Tumbling, Hopping, Sliding or Session, got {windows!r}"
             )
+        if not isinstance(retention, (int, float)) or retention < 0:
+            raise TopologyError(f"retention must be seconds >= 0, got {retention!r}")
         return WindowedGroupedStream(
-            self._topology, self.node, self.key_serde, self.value_serde, windows, late_topic
+            self._topology,
+            self.node,
+            self.key_serde,
+            self.value_serde,
+            windows,
+            late_topic,
+            round(retention * 1000),
         )
 
     def count(

@@ -32,6 +32,7 @@ class WindowedGroupedStream:
         value_serde: Serde,
         windows: WindowDefinition,
         late_topic: str | None,
+        retention_ms: int = 0,
     ) -> None:
         self._topology = topology
         self._node = node
@@ -39,6 +40,7 @@ class WindowedGroupedStream:
         self._value_serde = value_serde
         self._windows = windows
         self._late_topic = late_topic
+        self._retention_ms = retention_ms
 
     def count(self, store: str, backend: str = "rocksdb", changelog: bool = True) -> WindowedTable:
         """Records per key and window."""
@@ -109,6 +111,7 @@ class WindowedGroupedStream:
                 "windows": self._windows,
                 "emit_final": False,
                 "late_topic": self._late_topic,
+                "retention_ms": self._retention_ms,
             },
             store,
         )

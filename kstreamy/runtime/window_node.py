@@ -59,6 +59,7 @@ def compile_window_aggregate(compiler: Compiler, node: Node, downstream: Forward
         on_late=LateRecords(compiler, node, params.get("late_topic")),
         emit_final=params["emit_final"],
         merger=merger,
+        retention_ms=params.get("retention_ms", 0),
     )
     clock = compiler.clock
     clock.subscribe(aggregation.on_watermark)

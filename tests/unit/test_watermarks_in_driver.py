@@ -71,3 +71,26 @@ def test_a_slow_upstream_task_holds_downstream_windows_open():
     marks = driver.watermarks()
     assert marks["0_0"] == 30.0 and marks["0_1"] == 31.0
     assert marks["1_0"] == 30.0  # the minimum over the upstream tasks
+
+
+def test_retention_keeps_closed_windows_readable_for_a_while():
+    from kstreamy.state.window_store import WindowStore
+
+    app = App("retained")
+    (
+        app.stream("in", key_serde="str", value_serde="json")
+        .group_by_key()
+        .window(Tumbling(10.0), retention=60.0)
+        .count(store="kept")
+        .emit_final()
+        .to("out", key_serde="windowed-json", value_serde="int")
+    )
+    driver = TestDriver(app)
+    driver.pipe("in", "k", {}, timestamp=1.0)
+    driver.pipe("in", "k", {}, timestamp=15.0)  # closes [0, 10)
+    assert len(driver.read("out")) == 1
+    task = driver._task("in", 0)
+    store = WindowStore(task.state.transaction("kept"), 10_000)
+    assert [start for start, _, _ in store.fetch(b"k", 0, 100_000)] == [0, 10_000]
+    driver.pipe("in", "k", {}, timestamp=75.0)  # [0, 10) is past end + retention, [10, 20) not
+    assert [start for start, _, _ in store.fetch(b"k", 0, 100_000)] == [10_000, 70_000]

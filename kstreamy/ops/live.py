@@ -126,7 +126,7 @@ def _place(writer: SavepointWriter, tid: str, ack: dict[str, Any], stores: dict)
     for store, raw in ack["stores"].items():
         ref = FileRef(**raw)
         if ref.path is not None:
-            staged = writer.storage.local_path(ref.path)
+            staged = writer.storage.read_path(ref.path)
             if not staged.exists() or sha256_file(staged) != ref.sha256:
                 raise KStreamyError(
                     f"snapshot of task {tid} store {store} from instance {ack.get('instance')} "

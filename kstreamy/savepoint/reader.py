@@ -69,7 +69,7 @@ class Savepoint:
             if size != ref.bytes:
                 problems.append(f"{label}: {ref.path} has {size} bytes, expected {ref.bytes}")
                 continue
-            digest = sha256_file(self.storage.local_path(ref.path))
+            digest = sha256_file(self.storage.read_path(ref.path))
             if digest != ref.sha256:
                 problems.append(f"{label}: {ref.path} checksum mismatch (sha256 {digest[:12]}…)")
             checked += size
@@ -92,7 +92,7 @@ class Savepoint:
             raise SavepointError(f"savepoint {self.location}: task {task_id} has no store {store}")
         if ref.path is None:
             return iter(())
-        return read_sst(self.storage.local_path(ref.path))
+        return read_sst(self.storage.read_path(ref.path))
 
     def tasks_with_store(self, store: str) -> list[str]:
         return sorted(tid for tid, t in self.manifest.tasks.items() if store in t.stores)
@@ -101,7 +101,7 @@ class Savepoint:
         ref = self.manifest.in_flight.get(topic, {}).get(partition)
         if ref is None or ref.path is None:
             return iter(())
-        return read_records(self.storage.local_path(ref.path))
+        return read_records(self.storage.read_path(ref.path))
 
 
 @dataclasses.dataclass

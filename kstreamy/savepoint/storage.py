@@ -23,7 +23,11 @@ class SavepointStorage(Protocol):
     location: str
 
     def local_path(self, rel: str) -> Path:
-        """A local file for ``rel`` (RocksDB writes and reads local files only)."""
+        """A local file to write ``rel`` to (RocksDB writes local files only)."""
+        ...
+
+    def read_path(self, rel: str) -> Path:
+        """A local file holding ``rel``, for reading (nothing is created)."""
         ...
 
     def exists(self, rel: str) -> bool: ...
@@ -62,6 +66,9 @@ class LocalStorage:
         path = self._path(rel)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    def read_path(self, rel: str) -> Path:
+        return self._path(rel)
 
     def exists(self, rel: str) -> bool:
         return self._path(rel).exists()

@@ -47,7 +47,10 @@ def _input_offsets(savepoint: str, topic: str) -> int:
     return sum(t.input_offsets.get(topic) or 0 for t in manifest.tasks.values())
 
 
-def test_live_savepoint_then_restart_on_more_instances_equals_an_uninterrupted_run(pipeline):
+@pytest.mark.parametrize("joining", [False, True], ids=["steady", "instance-joins"])
+def test_live_savepoint_then_restart_on_more_instances_equals_an_uninterrupted_run(
+    pipeline, joining
+):
     app = pipeline()
     expect = app.kind.expectation
     produce(app.bootstrap, app.input, events(0, 1500))
@@ -56,6 +59,9 @@ def test_live_savepoint_then_restart_on_more_instances_equals_an_uninterrupted_r
     app.wait_results(expect(range(1500)))
 
     feeder = PacedFeeder(app.bootstrap, app.input, 1500)
+    # With a third instance joining, tasks move while the savepoint is taken: a task already
+    # snapshotted stays held by its new owner, one not yet snapshotted is snapshotted there.
+    joiner = app.start("joiner") if joining else None
     savepoint = ok(app.cli("savepoint", "create", "--dir", str(app.tmp_path / "sp"))).strip()
     total = feeder.stop()
     app.wait_results(expect(range(total)))
@@ -64,8 +70,9 @@ def test_live_savepoint_then_restart_on_more_instances_equals_an_uninterrupted_r
     manifest = Savepoint.open(savepoint).manifest
     assert manifest.mode == "live"
     assert manifest.in_flight == {}
-    stop_instance(first)
-    stop_instance(second)
+    for instance in (first, second, joiner):
+        if instance is not None:
+            stop_instance(instance)
 
     ok(app.cli("reset", "--to-savepoint", savepoint))
     mark = app.mark()

@@ -295,7 +295,7 @@ def test_status_shows_the_last_error(instances, make_topic, unique_name):
     assert "deserialization of value failed" in local["error"]
     assert f"topic={source} partition=0 offset=0" in local["error"]
     text = instance.cli("status")
-    assert "error        deserialization of value failed" in text.stdout
+    assert "error        RecordError: deserialization of value failed" in text.stdout
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -1,22 +1,21 @@
 """The record key inside a store key, per store kind: what rescaling partitions state by.
 
-A key-value store written by an aggregation is keyed by the serialized record key itself; a
-window store prefixes it (:mod:`kstreamy.state.keys`). Other kinds (sessions, timers) register
-their own function here, so that rescaling knows how to move their entries.
+A key-value store written by an aggregation is keyed by the serialized record key itself. Other
+kinds register their own function here, so that rescaling knows how to move their entries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from kstreamy.state.keys import split_window_key
-
 RecordKeyOf = Callable[[bytes], bytes]
 
 _BY_KIND: dict[str, RecordKeyOf] = {
     "key_value": lambda store_key: store_key,
-    "window": lambda store_key: split_window_key(store_key)[0],
 }
+# Window, session and timer stores also hold per-task entries (the watermark of the last sweep,
+# a time index) that belong to no record key, so moving them needs more than a key function:
+# until that exists, rescaling refuses them by name.
 
 
 def register_store_kind(kind: str, record_key_of: RecordKeyOf) -> None:

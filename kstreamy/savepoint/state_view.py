@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,8 @@ from kstreamy.savepoint.partitioner import partitioner
 from kstreamy.savepoint.reader import Savepoint
 from kstreamy.savepoint.topology_info import serde_marker
 from kstreamy.serde import Serde, resolve_serde
-from kstreamy.state.keys import key_range, split_window_key
+from kstreamy.state.keys import key_range
+from kstreamy.state.window_store import decode_time
 from kstreamy.topology import Topology
 
 BUILT_IN = ("bytes", "str", "int", "json")
@@ -95,19 +97,33 @@ class StateView:
         return found
 
     def entries(self) -> Iterator[dict[str, Any]]:
+        windowed = self.info.kind in ("window", "session")
         for tid in self.savepoint.tasks_with_store(self.store):
             for key, value in self.savepoint.store_entries(tid, self.store):
+                if windowed and not key.startswith(_WINDOW_ENTRY):
+                    continue  # the time index and the sweep progress, not windows
                 yield self.decode(tid, key, value)
 
     def decode(self, task: str, key: bytes, value: bytes) -> dict[str, Any]:
         entry: dict[str, Any] = {"task": task}
-        if self.info.kind == "window":
-            key, start = split_window_key(key)
-            entry["window"] = {"start": start}
+        if self.info.kind in ("window", "session"):
+            (length,) = _LEN.unpack_from(key, 1)
+            times = key[5 + length :]
+            key = key[5 : 5 + length]
+            if self.info.kind == "window":
+                start = decode_time(times)
+                entry["window"] = {"start_ms": start}
+            else:
+                end, start = decode_time(times), decode_time(times, 8)
+                entry["window"] = {"start_ms": start, "end_ms": end}
             entry["timestamp"] = start
         entry["key"] = _decoded(self.key_serde, key)
         entry["value"] = _decoded(self.value_serde, value)
         return entry
+
+
+_WINDOW_ENTRY = b"\x01"  # window and session stores: [01][length][key][times]
+_LEN = struct.Struct(">I")
 
 
 def _decoded(serde: Serde | None, data: bytes) -> Any:

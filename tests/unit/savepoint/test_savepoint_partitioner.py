@@ -14,7 +14,6 @@ from kstreamy.savepoint.partitioner import (
     murmur2_partition,
     partitioner,
 )
-from kstreamy.state.keys import window_key
 
 
 def test_murmur2_matches_kafkas_java_test_vectors():
@@ -46,7 +45,26 @@ def test_an_unknown_partitioner_is_a_clear_error():
 
 def test_record_keys_of_store_keys_per_kind():
     assert record_key_of("key_value")(b"abc") == b"abc"
-    assert record_key_of("window")(window_key(b"sensor-1", 60_000)) == b"sensor-1"
-    assert record_key_of("session") is None
+    # Window, session and timer stores hold per-task entries too: rescaling refuses them.
+    for kind in ("window", "session", "timers"):
+        assert record_key_of(kind) is None
     register_store_kind("test-kind", lambda k: k[1:])
     assert record_key_of("test-kind")(b"xkey") == b"key"
+
+
+def test_rescaling_a_window_store_is_refused_by_name():
+    from kstreamy.ops.rescale import record_key_function
+    from kstreamy.savepoint.errors import SavepointCompatibilityError
+    from kstreamy.savepoint.format import StoreInfo
+
+    info = StoreInfo(
+        kind="window",
+        format="rocksdb-sst",
+        key_serde={"name": "str"},
+        value_serde={"name": "int"},
+        changelog_topic="app-per-minute-changelog",
+        key_layout="record_key",
+        subtopology=0,
+    )
+    with pytest.raises(SavepointCompatibilityError, match="store 'per-minute' cannot be moved"):
+        record_key_function("per-minute", info)

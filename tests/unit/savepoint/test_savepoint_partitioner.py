@@ -7,13 +7,9 @@ import zlib
 import pytest
 
 from kstreamy.errors import KStreamyError
+from kstreamy.partitioner import murmur2
 from kstreamy.savepoint.keys import record_key_of, register_store_kind
-from kstreamy.savepoint.partitioner import (
-    crc32_partition,
-    murmur2,
-    murmur2_partition,
-    partitioner,
-)
+from kstreamy.savepoint.partitioner import crc32_partition, murmur2_partition, partitioner
 
 
 def test_murmur2_matches_kafkas_java_test_vectors():

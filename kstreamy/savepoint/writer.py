@@ -43,7 +43,7 @@ class SavepointWriter:
         storage = open_storage(location)
         if storage.exists(""):
             raise SavepointError(f"savepoint location {location} exists already")
-        storage.local_path(".keep").parent.mkdir(parents=True, exist_ok=True)
+        storage.local_path(MANIFEST)  # creates the directory; the manifest comes last
         return cls(storage, savepoint_id)
 
     @property
@@ -67,7 +67,6 @@ class SavepointWriter:
         for label, ref in manifest.files():
             if ref.path is not None and not self.storage.exists(ref.path):
                 raise SavepointError(f"cannot finish savepoint: file of {label} is missing")
-        self.storage.delete(".keep")
         self.storage.write_atomic(MANIFEST, manifest.to_json())
         return self.location
 

@@ -113,9 +113,10 @@ class CountsApp:
         result = admin.list_consumer_group_offsets([request])[self.app_id].result(30)
         return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []}
 
-    def changelog(self, store: str = "counts") -> list[tuple[int, bytes, bytes | None]]:
+    def changelog(self, store: str = "counts") -> list[tuple[int, int, bytes, bytes | None]]:
         topic = f"{self.app_id}-{store}-changelog"
-        return [(r.partition(), r.key(), r.value()) for r in read_all(self.bootstrap, topic)]
+        records = read_all(self.bootstrap, topic)
+        return sorted((r.partition(), r.offset(), r.key(), r.value()) for r in records)
 
     def marker(self):
         return read_marker(AppConfig.build(self.app_id, bootstrap_servers=self.bootstrap))

@@ -18,6 +18,7 @@ from kstreamy.serde import Serde, resolve_serde
 from kstreamy.topology import StoreSpec, Topology
 
 if TYPE_CHECKING:
+    from kstreamy.dsl.branching import BranchedStream
     from kstreamy.processor import ProcessFunction
     from kstreamy.windows import JoinWindows
 
@@ -60,41 +61,43 @@ class Stream:
 
     def map(self, fn: Callable[[Any, Any], tuple[Any, Any]], name: str | None = None) -> Stream:
         """New key and value: ``fn(key, value) -> (key, value)``."""
-        return self._then("map", {"fn": _callable(fn, "map")}, name, changes_key=True)
+        return self._then("map", {"fn": callable_or_error(fn, "map")}, name, changes_key=True)
 
     def map_values(self, fn: Callable[[Any], Any], name: str | None = None) -> Stream:
         """New value, same key: ``fn(value) -> value``."""
-        return self._then("map_values", {"fn": _callable(fn, "map_values")}, name)
+        return self._then("map_values", {"fn": callable_or_error(fn, "map_values")}, name)
 
     def filter(self, predicate: Callable[[Any, Any], bool], name: str | None = None) -> Stream:
         """Keep records for which ``predicate(key, value)`` is true."""
-        return self._then("filter", {"fn": _callable(predicate, "filter")}, name)
+        return self._then("filter", {"fn": callable_or_error(predicate, "filter")}, name)
 
     def filter_not(self, predicate: Callable[[Any, Any], bool], name: str | None = None) -> Stream:
         """Drop records for which ``predicate(key, value)`` is true."""
-        predicate = _callable(predicate, "filter_not")
+        predicate = callable_or_error(predicate, "filter_not")
         return self._then("filter", {"fn": lambda k, v: not predicate(k, v)}, name)
 
     def flat_map(
         self, fn: Callable[[Any, Any], Iterable[tuple[Any, Any]]], name: str | None = None
     ) -> Stream:
         """Zero or more records per record: ``fn(key, value) -> iterable of (key, value)``."""
-        return self._then("flat_map", {"fn": _callable(fn, "flat_map")}, name, changes_key=True)
+        return self._then(
+            "flat_map", {"fn": callable_or_error(fn, "flat_map")}, name, changes_key=True
+        )
 
     def flat_map_values(
         self, fn: Callable[[Any], Iterable[Any]], name: str | None = None
     ) -> Stream:
         """Zero or more values per record, same key."""
-        fn = _callable(fn, "flat_map_values")
+        fn = callable_or_error(fn, "flat_map_values")
         return self._then("flat_map", {"fn": lambda k, v: ((k, out) for out in fn(v))}, name)
 
     def peek(self, fn: Callable[[Any, Any], None], name: str | None = None) -> Stream:
         """Call ``fn(key, value)`` for its side effect and pass the record on unchanged."""
-        return self._then("peek", {"fn": _callable(fn, "peek")}, name)
+        return self._then("peek", {"fn": callable_or_error(fn, "peek")}, name)
 
     def foreach(self, fn: Callable[[Any, Any], None], name: str | None = None) -> None:
         """Terminal step: call ``fn(key, value)`` for every record."""
-        self._then("foreach", {"fn": _callable(fn, "foreach")}, name)
+        self._then("foreach", {"fn": callable_or_error(fn, "foreach")}, name)
 
     def merge(self, *others: Stream, name: str | None = None) -> Stream:
         """One stream with the records of this and the other streams, in arrival order."""
@@ -109,6 +112,8 @@ class Stream:
 
     def split(self, name: str | None = None) -> BranchedStream:
         """Route each record to the first branch whose predicate matches (Kafka Streams' split)."""
+        from kstreamy.dsl.branching import BranchedStream
+
         return BranchedStream(self, name)
 
     def branch(self, *predicates: Callable[[Any, Any], bool]) -> list[Stream]:
@@ -179,7 +184,7 @@ class Stream:
         """
         if not name:
             raise TopologyError("group_by repartitions through a topic and needs name=...")
-        key_fn = _callable(key_fn, "group_by")
+        key_fn = callable_or_error(key_fn, "group_by")
         selected = self._then(
             "map", {"fn": lambda k, v: (key_fn(k, v), v)}, f"{name}-select-key", changes_key=True
         ).with_serdes(key_serde, value_serde)
@@ -335,68 +340,11 @@ class Stream:
         )
 
 
-class BranchedStream:
-    """Builder returned by ``Stream.split``; branches are tried in the order they were added."""
-
-    def __init__(self, stream: Stream, name: str | None) -> None:
-        self._stream = stream
-        self._name = name
-        self._predicates: list[tuple[str, Callable[[Any, Any], bool] | None]] = []
-        self._built: dict[str, Stream] | None = None
-
-    def branch(
-        self, predicate: Callable[[Any, Any], bool], name: str | None = None
-    ) -> BranchedStream:
-        self._add(name or str(len(self._predicates)), _callable(predicate, "branch"))
-        return self
-
-    def default_branch(self, name: str = "default") -> dict[str, Stream]:
-        """Records no predicate matched go here; returns all branches by name."""
-        self._add(name, None)
-        return self.branches()
-
-    def no_default_branch(self) -> dict[str, Stream]:
-        """Records no predicate matched are dropped; returns all branches by name."""
-        return self.branches()
-
-    def _add(self, name: str, predicate: Callable[[Any, Any], bool] | None) -> None:
-        if self._built is not None:
-            raise TopologyError("branches were already built; add every branch before building")
-        if any(existing == name for existing, _ in self._predicates):
-            raise TopologyError(f"duplicate branch name {name!r}")
-        self._predicates.append((name, predicate))
-
-    def branches(self) -> dict[str, Stream]:
-        if self._built is None:
-            if not self._predicates:
-                raise TopologyError("split() needs at least one branch")
-            stream = self._stream
-            node = stream._topology.add(
-                "branch", [stream.node], {"predicates": list(self._predicates)}, self._name
-            )
-            self._built = {}
-            for index, (branch_name, _) in enumerate(self._predicates):
-                child = stream._topology.add(
-                    "branch_output",
-                    [node.name],
-                    {"index": index},
-                    f"{node.name}-{branch_name}",
-                )
-                self._built[branch_name] = Stream(
-                    stream._topology,
-                    child.name,
-                    stream.key_serde,
-                    stream.value_serde,
-                    stream.key_changed,
-                )
-        return self._built
-
-
 def _default_store(name: str) -> StoreSpec:
     return StoreSpec(name, resolve_serde("json"), resolve_serde("json"))
 
 
-def _callable(fn: Any, step: str) -> Any:
+def callable_or_error(fn: Any, step: str) -> Any:
     if not callable(fn):
         raise TopologyError(f"{step} needs a function, got {type(fn).__name__}")
     return fn

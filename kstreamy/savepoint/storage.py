@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from kstreamy.savepoint.errors import SavepointError
+from kstreamy.state.checkpoint import fsync_dir
 
 
 class SavepointStorage(Protocol):
@@ -104,19 +105,6 @@ class LocalStorage:
         path = self._path(rel)
         if path.is_dir():
             yield from sorted(p.name for p in path.iterdir())
-
-
-def fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def open_storage(location: str | Path) -> SavepointStorage:

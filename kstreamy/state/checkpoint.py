@@ -92,7 +92,7 @@ class CheckpointFile:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
     def delete(self) -> None:
         """Remove the file, e.g. while state is being wiped or rewritten without commits."""
@@ -100,7 +100,7 @@ class CheckpointFile:
             self.path.unlink()
         except FileNotFoundError:
             return
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
     def __repr__(self) -> str:
         return f"CheckpointFile({str(self.path)!r})"
@@ -110,7 +110,7 @@ def _is_offset(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     # Directories cannot be opened for fsync on every platform (Windows); best effort there.
     try:
         fd = os.open(directory, os.O_RDONLY)

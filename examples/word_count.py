@@ -17,17 +17,30 @@ counts live in the ``counts`` store, backed by ``word-count-counts-changelog``.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from kstreamy import App
 
 WORD = re.compile(r"[a-z']+")
 
-app = App("word-count")
 
-(
-    app.stream("lines", value_serde="str")
-    .flat_map(lambda key, line: [(word, word) for word in WORD.findall(line.lower())])
-    .group_by_key(name="words", key_serde="str", value_serde="str")
-    .count(store="counts")
-    .to("word-counts", value_serde="int")
-)
+
+def words(key: bytes | None, line: str) -> list[tuple[str, str]]:
+    return [(word, word) for word in WORD.findall(line.lower())]
+
+
+def build_app(suffix: str = "", **settings: Any) -> App:
+    """The application; ``suffix`` goes after its id and topic names, so that several copies
+    (a staging run, a test) can share one broker."""
+    app = App(f"word-count{suffix}", **settings)
+    (
+        app.stream(f"lines{suffix}", value_serde="str")
+        .flat_map(words)
+        .group_by_key(name="words", key_serde="str", value_serde="str")
+        .count(store="counts")
+        .to(f"word-counts{suffix}", value_serde="int")
+    )
+    return app
+
+
+app = build_app()

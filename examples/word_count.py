@@ -24,7 +24,6 @@ from kstreamy import App
 WORD = re.compile(r"[a-z']+")
 
 
-
 def words(key: bytes | None, line: str) -> list[tuple[str, str]]:
     return [(word, word) for word in WORD.findall(line.lower())]
 

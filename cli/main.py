@@ -178,10 +178,25 @@ def broker(
         typer.echo("embedded broker stopped", err=True)
 
 
-@cli.command(cls=Command)
+@cli.command(
+    cls=Command,
+    epilog="Example: kstreamy demo --fast --step 2",
+)
 def demo(
-    events: Annotated[int, typer.Option(metavar="N", help="How many sample events")] = 20000,
-    instances: Annotated[int, typer.Option(metavar="N", help="How many instance processes")] = 2,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Less data, so the walkthrough takes under a minute")
+    ] = False,
+    step: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            min=1,
+            max=6,
+            help="Run one scenario: 1 event time, 2 failure, 3 planned downtime, "
+            "4 code upgrade, 5 reprocessing, 6 rescaling",
+            show_default=False,
+        ),
+    ] = None,
     bootstrap_servers: Annotated[
         str | None,
         typer.Option(
@@ -193,13 +208,20 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """Run the sample application end to end on the embedded broker and print the results."""
-    from kstreamy_cli.demo import run_demo
+    """Walk through event time, failures, downtime, upgrades, reprocessing and rescaling.
+
+    Each scenario runs real instance processes and the same kstreamy commands you would type,
+    checks the output against values computed offline and prints PASS or FAIL; the command
+    exits with 1 if any check fails.
+    """
+    from kstreamy_cli.demo.runner import run_demo
 
     try:
-        run_demo(events=events, instances=instances, bootstrap_servers=bootstrap_servers)
+        ok = run_demo(fast=fast, step=step, bootstrap_servers=bootstrap_servers)
     except KStreamyError as exc:
         fail(exc)
+    if not ok:
+        raise typer.Exit(1)
 
 
 cli.add_typer(savepoint_cli, name="savepoint")

@@ -1,0 +1,1 @@
+"""``kstreamy demo``: the robust-stream-processing walkthrough (see ``runner``)."""

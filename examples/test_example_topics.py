@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-EXAMPLES = ["word_count", "order_routing", "click_enrichment", "deduplicate"]
+EXAMPLES = ["word_count", "order_routing", "click_enrichment", "deduplicate", "sensors"]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-EXAMPLES = ["word_count", "order_routing", "click_enrichment", "deduplicate", "sensors"]
+EXAMPLES = ["word_count", "order_routing", "click_enrichment", "deduplicate"]
+EXAMPLES += ["sensors", "conversion"]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -30,15 +30,18 @@ already decided, and a view decided after its hour closed is written to ``late-c
 
     kstreamy topics create shop-events conversions-hourly late-conversions --partitions 4
     kstreamy run examples.conversion:app
-    printf '%b\\n' 'u1\\t{"type": "view", "ts": 1700002700}' \\
-        'u1\\t{"type": "purchase", "ts": 1700003000}' 'u1\\t{"type": "view", "ts": 1700008800}' \\
+    printf '%b\\n' 'ann\\t{"type": "view", "ts": 1700002700}' \\
+        'ann\\t{"type": "purchase", "ts": 1700003000}' 'cy\\t{"type": "view", "ts": 1700001000}' \\
         | kstreamy topics produce shop-events --app examples.conversion:app
+    for user in ann cy gus kim; do  # one user per partition: later events close the hour
+        printf '%s\\t{"type": "view", "ts": 1700008800}\\n' $user
+    done | kstreamy topics produce shop-events --app examples.conversion:app
     kstreamy topics tail conversions-hourly --app examples.conversion:app
 
-The hourly windows' watermark is the lowest over all input partitions, and a partition without
-events for ``IDLE_TIMEOUT`` (60 s) stops holding it back. So about a minute after the three
-events above, the hour 22:00 comes out with one view and one conversion (the purchase at 23:03
-converts the view at 22:58); the view at 00:40 moved the watermark past 23:30.
+The hourly windows' watermark is the lowest over all input partitions, so an hour comes out
+once every partition has events past it (or has had none for ``IDLE_TIMEOUT``, 60 s, while
+others move on). Above, the views at 00:40 close the hour 22:00: two views, one conversion
+(ann's purchase at 23:03 converts her view at 22:58; cy did not buy).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ has arrived on the sensor's partition: a partition's watermark moves only with i
 
     kstreamy topics create readings sensor-stats-1m sensor-max-30s late-readings --partitions 4
     kstreamy run examples.sensors:app
-    printf 's1\\t{"ts": 1700000000, "celsius": 21.5}\\ns1\\t{"ts": 1700000100, "celsius": 22}\\n' \\
+    printf 's1\\t{"ts": 1700000050, "celsius": 21.5}\\ns1\\t{"ts": 1700000120, "celsius": 22}\\n' \\
         | kstreamy topics produce readings --app examples.sensors:app
     kstreamy topics tail sensor-stats-1m --app examples.sensors:app
     kstreamy topics tail sensor-max-30s --app examples.sensors:app

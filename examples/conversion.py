@@ -3,7 +3,8 @@
 Input: ``shop-events`` (key: user id, value: JSON ``{"type": "view" | "purchase", "ts": <epoch
 seconds>}``; other types are ignored). Output: ``conversions-hourly``, one final record per hour
 (key in ``windowed-json``: ``{"key": "2023-11-14T22:00Z", "start", "end", ...}``, value
-``{"views": 12, "conversions": 5}``).
+``{"views": 12, "conversions": 5}``; ``kstreamy topics tail`` prints the key as
+``[hour, start_ms, end_ms]``).
 
 Definition, on event time (``ts``):
 

@@ -3,7 +3,8 @@
 Input: ``readings`` (key: sensor id, value: JSON ``{"ts": <epoch seconds>, "celsius": 21.5}``).
 The event time is the reading's ``ts``, not the time Kafka received it: sensors buffer and
 resend, so readings reach the topic late and out of order. Outputs, one final record per window
-(keys in ``windowed-json``: ``{"key", "start", "end", ...}``):
+(keys in ``windowed-json``: ``{"key", "start", "end", ...}``, which ``kstreamy topics tail``
+prints as ``[key, start_ms, end_ms]``):
 
 - ``sensor-stats-1m``: per sensor and minute (tumbling windows ``[start, start + 60 s)``),
   ``{"n", "avg", "min", "max"}`` of the readings taken in that minute;

@@ -6,6 +6,7 @@ import re
 import pytest
 
 EXAMPLES = ["word_count", "order_routing", "click_enrichment", "deduplicate"]
+EXAMPLES += ["sensors", "conversion"]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

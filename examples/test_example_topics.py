@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-EXAMPLES = ["word_count", "order_routing", "click_enrichment", "deduplicate"]
+EXAMPLES = ["word_count", "order_routing", "click_enrichment", "deduplicate", "fraud_fsm"]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-EXAMPLES = ["word_count", "order_routing", "click_enrichment", "deduplicate", "fraud_fsm"]
+EXAMPLES = ["word_count", "order_routing", "click_enrichment", "deduplicate"]
+EXAMPLES += ["fraud_fsm", "streaming_etl"]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -25,8 +25,8 @@ dropped on purpose:
 
 The join looks up the customer's row as it is when the order is processed: load the customers
 before the orders that need them (``orders-rejected`` says which orders came too early). Orders
-are re-keyed by customer id to meet their customer, through ``streaming-etl-customers-join-
-repartition``, which has as many partitions as ``customers``.
+are re-keyed by customer id to meet their customer, through the topic
+``streaming-etl-customers-join-repartition`` (as many partitions as ``customers``).
 
     kstreamy topics create customers --partitions 4 --config cleanup.policy=compact
     kstreamy topics create raw-orders orders-clean orders-rejected --partitions 4

@@ -5,8 +5,16 @@ import re
 
 import pytest
 
-EXAMPLES = ["word_count", "order_routing", "click_enrichment", "deduplicate"]
-EXAMPLES += ["sensors", "conversion"]
+EXAMPLES = [
+    "word_count",
+    "order_routing",
+    "click_enrichment",
+    "deduplicate",
+    "sensors",
+    "conversion",
+    "fraud_fsm",
+    "streaming_etl",
+]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -25,6 +25,7 @@ from kstreamy.ops.rescale import misrouted_records, record_key_function
 from kstreamy.runtime.topic_plan import TopicPlan
 from kstreamy.savepoint.partitioner import partitioner
 from kstreamy.savepoint.reader import Savepoint
+from kstreamy.savepoint.task_entries import check_task_entries, task_entry_keys
 from kstreamy.savepoint.topology_info import check_restore
 from kstreamy.topology import Topology
 
@@ -212,6 +213,7 @@ def _from_savepoint(
         )
         if seed.rescaled:
             record_key_function(store, info)
+            check_task_entries(store, task_entry_keys(savepoint, store, tasks))
         result.seeds.append(seed)
     result.notes += [f"store {s} is new: it starts empty" for s in mapping.new_stores]
     result.notes += [

@@ -272,6 +272,10 @@ def _from_savepoint(
             result.replays.append(
                 InFlightReplay(topic, p, ref.entries, result.recreate[topic][0], old_count)
             )
+    # A rescaled task starts without watermarks: its keys come from other tasks, whose
+    # watermarks belong to partitions it does not read. Starting low is safe, since windows and
+    # timers only close or fire later, and the stores' own progress entries (merged by
+    # kstreamy.savepoint.task_entries) keep closed windows from being emitted again.
     for old_tid, new_tid in mapping.task_of.items():
         task = manifest.tasks[old_tid]
         new_sub = int(new_tid.split("_")[0])

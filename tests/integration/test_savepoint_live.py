@@ -82,7 +82,14 @@ def test_live_savepoint_then_restart_on_more_instances_equals_an_uninterrupted_r
     ok(app.cli("reset", "--to-savepoint", savepoint))
     mark = app.mark()
     restarted = [app.start(name) for name in ("c", "d", "e")]
+    _running(*restarted)
     app.wait_results(expect(range(total)), since=mark)
+    if app.kind.emits_once:
+        # Results out before the reset need not be written again, so the check above may pass
+        # on them alone: more input closes the windows open at the cut, whose state is partly
+        # from the savepoint and partly from input read again after the reset.
+        produce(app.bootstrap, app.input, events(total, total + 600))
+        app.wait_results(expect(range(total + 600)), since=mark)
     for instance in restarted:
         stop_instance(instance)
 

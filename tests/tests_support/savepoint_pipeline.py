@@ -230,7 +230,9 @@ class Pipeline:
             records = read_topic(
                 self.bootstrap, topic, done, timeout=max(1.0, deadline - time.monotonic())
             )
-            assert done(records), (role, self.results(since).get(role), want)
+            if not done(records):
+                got = self.results(None if isinstance(want, Closed) else since).get(role, {})
+                raise AssertionError(f"{role}: {_difference(got, want)}")
 
     def assert_each_result_once(self) -> None:
         """No output key was written twice (for pipelines whose results are final)."""
@@ -244,6 +246,21 @@ class Pipeline:
         request = ConsumerGroupTopicPartitions(self.app_id)
         result = admin.list_consumer_group_offsets([request])[self.app_id].result(30)
         return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []}
+
+
+def _difference(got: dict[str, Any], want: dict[str, Any]) -> str:
+    """The first few keys that differ, rather than two whole outputs."""
+    maybe = want.maybe if isinstance(want, Closed) else {}
+    wrong = [
+        f"{k}: {got.get(k, 'missing')!r} instead of {v!r}"
+        for k, v in sorted(want.items())
+        if got.get(k, _MISSING) != v
+    ]
+    wrong += [
+        f"{k}: {v!r} unexpected" for k, v in sorted(got.items()) if k not in want and k not in maybe
+    ]
+    wrong += [f"{k}: {v!r} instead of {maybe[k]!r}" for k, v in got.items() if maybe.get(k, v) != v]
+    return f"{len(wrong)} differences: " + "; ".join(wrong[:10])
 
 
 class PacedFeeder:

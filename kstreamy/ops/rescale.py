@@ -9,7 +9,7 @@ key's state (windows and timers included) lands on the task that will now see it
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from kstreamy.ops.kafka_io import PartitionReader
 from kstreamy.ops.scratch import ScratchStore
@@ -17,6 +17,7 @@ from kstreamy.savepoint.errors import SavepointCompatibilityError
 from kstreamy.savepoint.format import StoreInfo
 from kstreamy.savepoint.keys import RecordKeyOf, record_key_of
 from kstreamy.savepoint.reader import Savepoint
+from kstreamy.savepoint.task_entries import merge_task_entries
 
 _PARTITION = struct.Struct(">I")
 BATCH = 10_000
@@ -40,20 +41,29 @@ def record_key_function(store: str, info: StoreInfo) -> RecordKeyOf:
 def regroup(
     savepoint: Savepoint,
     store: str,
-    tasks: list[str],
+    old_tasks: Mapping[int, str],
+    old_partitions: int,
     partitions: int,
     partition_of: Callable[[bytes, int], int],
     progress: Callable[[int], None] = lambda n: None,
 ) -> ScratchStore:
-    """Every entry of ``store`` in ``tasks``, keyed by (new partition, store key)."""
+    """Every entry of ``store`` in ``old_tasks`` (old partition -> savepoint task), keyed by
+    (new partition, store key). Entries of a record key go where the key maps to; a task's own
+    entries (sweep progress) are merged per new task (see :mod:`kstreamy.savepoint.task_entries`).
+    """
     info = savepoint.manifest.stores[store]
     key_of = record_key_function(store, info)
     scratch = ScratchStore()
+    own: dict[int, dict[bytes, bytes]] = {}
     try:
-        for tid in tasks:
+        for old_partition, tid in sorted(old_tasks.items()):
             batch: list[tuple[bytes, bytes | None]] = []
             for key, value in savepoint.store_entries(tid, store):
-                target = partition_of(key_of(key), partitions)
+                record_key = key_of(key)
+                if record_key is None:
+                    own.setdefault(old_partition, {})[key] = value
+                    continue
+                target = partition_of(record_key, partitions)
                 batch.append((_PARTITION.pack(target) + key, value))
                 if len(batch) >= BATCH:
                     scratch.write(batch)
@@ -61,6 +71,9 @@ def regroup(
                     batch = []
             scratch.write(batch)
             progress(len(batch))
+        for partition in range(partitions):
+            merged = merge_task_entries(store, own, partition, old_partitions, partitions)
+            scratch.write((_PARTITION.pack(partition) + k, v) for k, v in merged.items())
     except BaseException:
         scratch.close()
         raise

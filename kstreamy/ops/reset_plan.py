@@ -25,6 +25,7 @@ from kstreamy.ops.rescale import misrouted_records, record_key_function
 from kstreamy.runtime.topic_plan import TopicPlan
 from kstreamy.savepoint.partitioner import partitioner
 from kstreamy.savepoint.reader import Savepoint
+from kstreamy.savepoint.task_entries import check_task_entries, task_entry_keys
 from kstreamy.savepoint.topology_info import check_restore
 from kstreamy.topology import Topology
 
@@ -212,6 +213,7 @@ def _from_savepoint(
         )
         if seed.rescaled:
             record_key_function(store, info)
+            check_task_entries(store, task_entry_keys(savepoint, store, tasks))
         result.seeds.append(seed)
     result.notes += [f"store {s} is new: it starts empty" for s in mapping.new_stores]
     result.notes += [
@@ -270,6 +272,10 @@ def _from_savepoint(
             result.replays.append(
                 InFlightReplay(topic, p, ref.entries, result.recreate[topic][0], old_count)
             )
+    # A rescaled task starts without watermarks: its keys come from other tasks, whose
+    # watermarks belong to partitions it does not read. Starting low is safe, since windows and
+    # timers only close or fire later, and the stores' own progress entries (merged by
+    # kstreamy.savepoint.task_entries) keep closed windows from being emitted again.
     for old_tid, new_tid in mapping.task_of.items():
         task = manifest.tasks[old_tid]
         new_sub = int(new_tid.split("_")[0])

@@ -53,8 +53,14 @@ def run_reset(plan: ResetPlan, config: AppConfig, progress: Progress | None = No
         progress.begin("reseeding changelogs", sum(s.entries for s in plan.seeds))
         for seed in plan.seeds:
             if seed.rescaled:
-                tasks = sorted(seed.old_tasks.values())
-                with regroup(savepoint, seed.store, tasks, seed.partitions, partition_of) as moved:
+                with regroup(
+                    savepoint,
+                    seed.store,
+                    seed.old_tasks,
+                    seed.old_partitions,
+                    seed.partitions,
+                    partition_of,
+                ) as moved:
                     for partition in range(seed.partitions):
                         for key, value in entries_of(moved, partition):
                             writer.write(seed.changelog, partition, key, value)

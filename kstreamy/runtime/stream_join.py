@@ -42,10 +42,11 @@ from kstreamy.windows import JoinWindows, Windowed
 if TYPE_CHECKING:
     from kstreamy.runtime.processors import Compiler, Forward
 
-__all__ = ["WindowedJoin", "compile_stream_join_side"]
+__all__ = ["JOIN_WATERMARK_META", "WindowedJoin", "compile_stream_join_side"]
 
 _UNKNOWN = object()
-_WATERMARK_META = b"join-watermark"
+JOIN_WATERMARK_META = b"join-watermark"
+"""Metadata name of the watermark a join last acted on (an order-preserving time)."""
 
 
 class JoinSide:
@@ -161,7 +162,7 @@ class WindowedJoin:
     def _acted_on(self) -> int:
         acted = self._acted
         if acted is _UNKNOWN:
-            raw = self.this.store.get_meta(_WATERMARK_META)
+            raw = self.this.store.get_meta(JOIN_WATERMARK_META)
             acted = self._acted = MIN_TIME if raw is None else decode_time(raw)
         return acted
 
@@ -178,7 +179,7 @@ class WindowedJoin:
         if watermark <= self._acted_on():
             return
         self._acted = watermark
-        self.this.store.put_meta(_WATERMARK_META, encode_time(watermark))
+        self.this.store.put_meta(JOIN_WATERMARK_META, encode_time(watermark))
         bound = watermark - self._grace + 1  # entries with end + grace <= watermark
         due: list[tuple[int, int, bytes, JoinSide, bytes]] = []
         for order, side in enumerate((self.this, self.other)):

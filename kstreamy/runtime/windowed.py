@@ -52,6 +52,7 @@ from kstreamy.time.watermarks import NO_WATERMARK
 from kstreamy.windows import Hopping, Session, Sliding, Tumbling, WindowDefinition, Windowed
 
 __all__ = [
+    "SWEPT_META",
     "Fold",
     "WindowedAggregation",
     "counting",
@@ -62,7 +63,8 @@ __all__ = [
 Forward = Callable[[Windowed, Any, int], None]
 OnLate = Callable[[Any, Any, int, Windowed, int], None]
 
-_SWEPT = b"swept"
+SWEPT_META = b"swept"
+"""Metadata name of the watermark of the last sweep (a signed 64-bit big-endian integer)."""
 _LONG = struct.Struct(">q")
 _MAX = (1 << 63) - 1
 
@@ -100,7 +102,7 @@ class WindowedAggregation:
         self._load_progress()
 
     def _load_progress(self) -> None:
-        raw = self.store.get_meta(_SWEPT)
+        raw = self.store.get_meta(SWEPT_META)
         # _swept: highest watermark seen (records below it are judged against it);
         # _emitted: watermark of the last sweep, stored with the windows.
         self._swept = self._emitted = NO_WATERMARK if raw is None else _LONG.unpack(raw)[0]
@@ -156,7 +158,7 @@ class WindowedAggregation:
         else:
             for key_bytes, start, end, _ in stored:
                 self._delete(key_bytes, start, end)
-        store.put_meta(_SWEPT, _LONG.pack(watermark))
+        store.put_meta(SWEPT_META, _LONG.pack(watermark))
         self._emitted = watermark
         first = store.first_end(upto)
         self._next_close = _MAX if first is None else first + offset

@@ -2,7 +2,9 @@
 
 Keys and values are decoded with the application's serdes when the application is given, else
 with the built-in serde the manifest names (str, int, json, bytes); a value no serde can decode
-is shown as base64. Window store keys are split into the record key and the window start.
+is shown as base64. Window store keys are split into the record key and the window start (and
+end, when the application is given: its windowed step knows the window size); session store
+keys into the record key and the session's start and end.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+from kstreamy.query.windows import window_size_ms
 from kstreamy.savepoint.errors import SavepointError
 from kstreamy.savepoint.partitioner import partitioner
 from kstreamy.savepoint.reader import Savepoint
 from kstreamy.savepoint.topology_info import serde_marker
 from kstreamy.serde import Serde, resolve_serde
-from kstreamy.state.keys import key_range
-from kstreamy.state.window_store import decode_time
+from kstreamy.state.window_store import decode_time, key_prefix
 from kstreamy.topology import Topology
 
 BUILT_IN = ("bytes", "str", "int", "json")
@@ -38,6 +40,12 @@ class StateView:
         self.info = manifest.stores[store]
         self.key_serde = self._serde("key", topology)
         self.value_serde = self._serde("value", topology)
+        # A window store does not record its window size: the application's windowed step does.
+        self.window_size_ms = (
+            window_size_ms(topology, store)
+            if topology is not None and self.info.kind == "window"
+            else None
+        )
 
     def _serde(self, part: str, topology: Topology | None) -> Serde | None:
         marker = getattr(self.info, f"{part}_serde")
@@ -83,21 +91,21 @@ class StateView:
         return [t for t in tasks if manifest.tasks[t].partition == partition]
 
     def lookup(self, record_key: bytes) -> list[dict[str, Any]]:
-        """Entries for one record key: one for a key-value store, every window of a window
-        store."""
+        """Entries for one record key: one for a key-value store, every window of a window or
+        session store."""
         found = []
+        prefix = _WINDOW_ENTRY + key_prefix(record_key)
         for tid in self._tasks_for(record_key):
             for key, value in self.savepoint.store_entries(tid, self.store):
-                if self.info.kind == "window":
-                    start, end = key_range(record_key)
-                    if start <= key < end:
+                if self.info.kind in _WINDOWED:
+                    if key.startswith(prefix):
                         found.append(self.decode(tid, key, value))
                 elif key == record_key:
                     found.append(self.decode(tid, key, value))
         return found
 
     def entries(self) -> Iterator[dict[str, Any]]:
-        windowed = self.info.kind in ("window", "session")
+        windowed = self.info.kind in _WINDOWED
         for tid in self.savepoint.tasks_with_store(self.store):
             for key, value in self.savepoint.store_entries(tid, self.store):
                 if windowed and not key.startswith(_WINDOW_ENTRY):
@@ -106,13 +114,15 @@ class StateView:
 
     def decode(self, task: str, key: bytes, value: bytes) -> dict[str, Any]:
         entry: dict[str, Any] = {"task": task}
-        if self.info.kind in ("window", "session"):
+        if self.info.kind in _WINDOWED:
             (length,) = _LEN.unpack_from(key, 1)
             times = key[5 + length :]
             key = key[5 : 5 + length]
             if self.info.kind == "window":
                 start = decode_time(times)
                 entry["window"] = {"start_ms": start}
+                if self.window_size_ms is not None:
+                    entry["window"]["end_ms"] = start + self.window_size_ms
             else:
                 end, start = decode_time(times), decode_time(times, 8)
                 entry["window"] = {"start_ms": start, "end_ms": end}
@@ -122,6 +132,7 @@ class StateView:
         return entry
 
 
+_WINDOWED = ("window", "session")
 _WINDOW_ENTRY = b"\x01"  # window and session stores: [01][length][key][times]
 _LEN = struct.Struct(">I")
 

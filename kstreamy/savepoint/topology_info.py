@@ -42,6 +42,10 @@ def serde_marker(serde: Any) -> dict[str, Any]:
 
 
 def key_layout(topology: Topology, store: str) -> str:
+    """Whether ``store``'s keys are (or wrap) record keys. A timer store is always keyed by the
+    key of the record that set the timer, whatever else its process step stores."""
+    if store_kind(topology.stores[store]) == "timers":
+        return "record_key"
     users = [n for n in topology.nodes.values() if store in n.store_names()]
     return "opaque" if any(n.kind in OPAQUE_KEY_KINDS for n in users) else "record_key"
 

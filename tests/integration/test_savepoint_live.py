@@ -1,7 +1,8 @@
 """Savepoints of running instances: taken mid-stream, restarted on more instances, stop-with-
 savepoint and an upgrade, reprocessing after a bug fix. Real broker, real instance processes.
 
-Each test runs on every pipeline of tests_support.savepoint_pipeline.PIPELINES.
+The first test runs on every pipeline of tests_support.savepoint_pipeline.PIPELINES; the others
+use the aggregate pipeline's stores and code versions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from tests_support.savepoint_pipeline import (
 )
 from tests_support.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.parametrize("kind", sorted(PIPELINES))]
+pytestmark = [pytest.mark.integration]
+every_pipeline = pytest.mark.parametrize("kind", sorted(PIPELINES))
+# These read the aggregate pipeline's stores and run its other code versions.
+aggregate_only = pytest.mark.parametrize("kind", ["aggregate"])
 
 
 @pytest.fixture
@@ -47,6 +51,7 @@ def _input_offsets(savepoint: str, topic: str) -> int:
     return sum(t.input_offsets.get(topic) or 0 for t in manifest.tasks.values())
 
 
+@every_pipeline
 @pytest.mark.parametrize("joining", [False, True], ids=["steady", "instance-joins"])
 def test_live_savepoint_then_restart_on_more_instances_equals_an_uninterrupted_run(
     pipeline, joining
@@ -77,11 +82,19 @@ def test_live_savepoint_then_restart_on_more_instances_equals_an_uninterrupted_r
     ok(app.cli("reset", "--to-savepoint", savepoint))
     mark = app.mark()
     restarted = [app.start(name) for name in ("c", "d", "e")]
+    _running(*restarted)
     app.wait_results(expect(range(total)), since=mark)
+    if app.kind.emits_once:
+        # Results out before the reset need not be written again, so the check above may pass
+        # on them alone: more input closes the windows open at the cut, whose state is partly
+        # from the savepoint and partly from input read again after the reset.
+        produce(app.bootstrap, app.input, events(total, total + 600))
+        app.wait_results(expect(range(total + 600)), since=mark)
     for instance in restarted:
         stop_instance(instance)
 
 
+@aggregate_only
 def test_stop_with_savepoint_then_changed_code_continues_exactly(pipeline):
     app = pipeline()
     expect = app.kind.expectation
@@ -139,6 +152,7 @@ def test_stop_with_savepoint_then_changed_code_continues_exactly(pipeline):
         stop_instance(instance)
 
 
+@aggregate_only
 def test_reprocessing_from_an_older_savepoint_after_a_bug_fix(pipeline):
     app = pipeline()
     expect = app.kind.expectation

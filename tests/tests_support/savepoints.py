@@ -66,3 +66,38 @@ def write_counts_savepoint(
         kstreamy_version="test",
     )
     return writer.finish(manifest)
+
+
+def write_store_savepoint(
+    root: Path, app: App, stores: dict[str, dict[int, dict[bytes, bytes]]], partitions: int
+) -> str:
+    """A savepoint of ``app`` (one sub-topology reading ``in``) holding, per store and
+    partition, the given raw store entries."""
+    topology = app.topology
+    plan = plan_topics(topology, {"in": partitions})
+    subs, topics, stores_info = describe_topology(topology, plan)
+    writer = SavepointWriter.create(root, app.application_id)
+    tasks = {}
+    for partition in range(partitions):
+        tid = f"0_{partition}"
+        refs = {}
+        for store, by_partition in stores.items():
+            entries = sorted(by_partition.get(partition, {}).items())
+            refs[store] = writer.write_store(tid, store, entries)
+        tasks[tid] = TaskInfo(0, partition, {"in": 0}, {}, {}, refs)
+    manifest = Manifest(
+        savepoint_id=writer.savepoint_id,
+        application_id=app.application_id,
+        created_at="2024-01-01T00:00:00+00:00",
+        mode="offline",
+        partitioner="murmur2",
+        topology_fingerprint=fingerprint(topology),
+        topology_description=topology.describe(),
+        subtopologies=subs,
+        topics=topics,
+        stores=stores_info,
+        tasks=tasks,
+        in_flight={},
+        kstreamy_version="test",
+    )
+    return writer.finish(manifest)

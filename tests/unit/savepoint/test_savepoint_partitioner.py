@@ -41,26 +41,36 @@ def test_an_unknown_partitioner_is_a_clear_error():
 
 def test_record_keys_of_store_keys_per_kind():
     assert record_key_of("key_value")(b"abc") == b"abc"
-    # Window, session and timer stores hold per-task entries too: rescaling refuses them.
+    # Window, session and timer stores: see test_rescale_stores.
     for kind in ("window", "session", "timers"):
-        assert record_key_of(kind) is None
+        assert record_key_of(kind) is not None
+    assert record_key_of("unheard-of") is None
     register_store_kind("test-kind", lambda k: k[1:])
     assert record_key_of("test-kind")(b"xkey") == b"key"
 
 
-def test_rescaling_a_window_store_is_refused_by_name():
+@pytest.mark.parametrize(
+    "kind, layout, why",
+    [
+        ("window", "opaque", "its keys are chosen by user code"),
+        ("unheard-of", "record_key", "no record-key function is registered for unheard-of"),
+    ],
+)
+def test_stores_that_cannot_be_moved_are_refused_by_name(kind, layout, why):
     from kstreamy.ops.rescale import record_key_function
     from kstreamy.savepoint.errors import SavepointCompatibilityError
     from kstreamy.savepoint.format import StoreInfo
 
     info = StoreInfo(
-        kind="window",
+        kind=kind,
         format="rocksdb-sst",
         key_serde={"name": "str"},
         value_serde={"name": "int"},
         changelog_topic="app-per-minute-changelog",
-        key_layout="record_key",
+        key_layout=layout,
         subtopology=0,
     )
     with pytest.raises(SavepointCompatibilityError, match="store 'per-minute' cannot be moved"):
+        record_key_function("per-minute", info)
+    with pytest.raises(SavepointCompatibilityError, match=why):
         record_key_function("per-minute", info)

@@ -179,13 +179,17 @@ class Scenario:
         self.kstreamy("reset", APP_SPEC, "--to-savepoint", savepoint, version=version)
 
     def owners(self) -> dict[str, list[str]]:
-        """Which member owns which tasks, from ``kstreamy status --json``."""
+        """The tasks each running instance owns, from ``kstreamy status --json`` (the status
+        files of the instances on this host)."""
         args = ["status", APP_SPEC, "--json"]
         for instance in self.instances:
             args += ["--state-dir", str(instance.state_dir)]
         status = json.loads(self.kstreamy(*args, show=False))
+        alive = {i.process.pid: i.name for i in self.instances if i.alive()}
         return {
-            str(m["instance_id"] or m["client_id"]): sorted(m["tasks"]) for m in status["members"]
+            alive[local["pid"]]: sorted(local["tasks"])
+            for local in status["local"]
+            if local.get("pid") in alive and local.get("state") == "running"
         }
 
     def grow(self, topic: str, partitions: int) -> None:

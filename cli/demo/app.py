@@ -81,9 +81,6 @@ def build_app() -> App:
         application_id(namespace, clock),
         processing_guarantee="exactly_once",
         commit_interval_ms=100,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=500,
-        max_poll_interval_ms=10000,
     )
     by_event_time = {
         "timestamp": lambda sensor, reading, record_ts: reading["ts"],

@@ -33,13 +33,27 @@ def test_broker_command_prints_its_address_and_stops_on_sigterm(tmp_path):
             process.kill()
 
 
-def test_demo_runs_end_to_end(broker):
-    command = [sys.executable, "-m", "kstreamy_cli", "demo", "--events", "3000"]
+def test_demo_walks_through_every_scenario_and_passes(broker):
+    command = [sys.executable, "-m", "kstreamy_cli", "demo", "--fast"]
     if broker.kind != "tansu":
         command += ["--bootstrap-servers", broker.bootstrap_servers]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env={**os.environ}
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "120"}
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "demo succeeded" in result.stdout
-    assert "dead-lettered" in result.stdout
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert "all checks passed" in result.stdout
+    assert "FAIL" not in result.stdout
+    for title in (
+        "event time",
+        "failure",
+        "planned downtime",
+        "code upgrade",
+        "reprocessing",
+        "rescaling",
+    ):
+        row = next(
+            line for line in result.stdout.splitlines() if f" {title} " in line and "/" in line
+        )
+        assert "PASS" in row, row
+    assert result.stdout.count("kstreamy savepoint create") == 4
+    assert "kill -9" in result.stdout

@@ -83,7 +83,11 @@ class Narrator:
 
     def verdict(self, check: Check) -> None:
         mark = "[green]PASS[/]" if check.passed else "[red]FAIL[/]"
-        detail = "" if check.passed else f"  (expected {check.expected}, saw {check.seen})"
+        if not check.passed:
+            detail = f"  (expected {check.expected}, saw {check.seen})"
+        else:
+            seen = str(check.seen)
+            detail = f"  [dim]({seen})[/]" if len(seen) <= 70 else ""
         self.console.print(f"  {mark} {check.claim}{detail}")
 
     def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:

@@ -101,9 +101,8 @@ def run_demo(fast: bool, step: int | None, bootstrap_servers: str | None) -> boo
             broker.stop()
     say.summary(results)
     ok = all(r.passed for r in results)
-    say.note(
-        f"{'all checks passed' if ok else 'SOME CHECKS FAILED'} in {time.monotonic() - began:.0f}s"
-    )
+    outcome = "[green]all checks passed[/]" if ok else "[red]SOME CHECKS FAILED[/]"
+    say.console.print(f"{outcome} in {time.monotonic() - began:.0f}s")
     return ok
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kstreamy_cli.demo.data import (
+    Reading,
     WindowKey,
     closed_windows,
     event_span_seconds,
@@ -16,7 +17,7 @@ from kstreamy_cli.demo.data import (
     sensors_covering,
 )
 from kstreamy_cli.demo.report import StepResult
-from kstreamy_cli.demo.world import Scenario
+from kstreamy_cli.demo.world import OutputReader, Scenario
 
 Results = list[tuple[WindowKey, dict[str, Any]]]
 
@@ -55,6 +56,37 @@ def _brief(value: dict[str, Any] | None) -> str:
 def _first_half(batch: list, share: float = 0.5) -> tuple[list, list]:
     cut = int(len(batch) * share)
     return batch[:cut], batch[cut:]
+
+
+@dataclass
+class Stopped:
+    """Where ``_run_and_stop`` leaves a scenario: stopped at a savepoint after ``first``."""
+
+    batch: list[Reading]
+    first: list[Reading]
+    second: list[Reading]
+    before: dict[WindowKey, dict[str, int]]
+    savepoint: str
+    out: OutputReader
+
+
+def _run_and_stop(
+    sc: Scenario, scale: Scale, partitions: int, version: str = "v1", share: float = 0.5
+) -> Stopped:
+    """Two instances of ``version`` process the first part of the input; once its windows are
+    out, stop them with a savepoint (the start of scenarios 3 to 6)."""
+    batch = readings(sensors_covering(4, scale.sensors), scale.minutes, scale.every)
+    first, second = _first_half(batch, share)
+    sc.create_topics(partitions)
+    out = sc.output()
+    sc.start(2, version=version)
+    sc.produce(first)
+    before = closed_windows(first, partitions)
+    out.read_until(len(before), scale.timeout, f"results of {version}", sc.check_alive)
+    running = sc.running()
+    savepoint = sc.savepoint(stop=True)
+    sc.wait_exited(running)
+    return Stopped(batch, first, second, before, savepoint, out)
 
 
 def event_time(sc: Scenario, scale: Scale, result: StepResult) -> None:
@@ -141,20 +173,11 @@ def failure(sc: Scenario, scale: Scale, result: StepResult) -> None:
 
 def downtime(sc: Scenario, scale: Scale, result: StepResult, new_version: str = "v1") -> None:
     """Stop with a savepoint, input keeps coming, restart from the savepoint (maybe upgraded)."""
-    batch = readings(sensors_covering(4, scale.sensors), scale.minutes, scale.every)
-    first, second = _first_half(batch)
-    sc.create_topics(4)
-    out = sc.output()
-    sc.start(2)
-    sc.produce(first)
-    before = closed_windows(first, 4)
-    out.read_until(len(before), scale.timeout, "the first half", sc.check_alive)
-    running = sc.running()
-    savepoint = sc.savepoint(stop=True)
-    sc.wait_exited(running)
+    stopped = _run_and_stop(sc, scale, 4)
+    batch, before, out = stopped.batch, stopped.before, stopped.out
     sc.say.note("all instances stopped; readings keep arriving meanwhile")
-    sc.produce(second)
-    sc.reset_to(savepoint, new_version)
+    sc.produce(stopped.second)
+    sc.reset_to(stopped.savepoint, new_version)
     sc.start(2, version=new_version)
     every = closed_windows(batch, 4)
     got = out.read_until(len(every), scale.timeout, "every window", sc.check_alive)
@@ -177,17 +200,9 @@ def downtime(sc: Scenario, scale: Scale, result: StepResult, new_version: str = 
 
 def reprocessing(sc: Scenario, scale: Scale, result: StepResult) -> None:
     """A faulty release ran; go back to the savepoint before it and recompute with the fix."""
-    batch = readings(sensors_covering(4, scale.sensors), scale.minutes, scale.every)
-    first, second = _first_half(batch, 0.3)
-    sc.create_topics(4)
-    out = sc.output()
-    sc.start(2, version="v2")
-    sc.produce(first)
-    before = closed_windows(first, 4)
-    out.read_until(len(before), scale.timeout, "results of v2", sc.check_alive)
-    running = sc.running()
-    savepoint = sc.savepoint(stop=True)
-    sc.wait_exited(running)
+    stopped = _run_and_stop(sc, scale, 4, version="v2", share=0.3)
+    batch, second, before, out = stopped.batch, stopped.second, stopped.before, stopped.out
+    savepoint = stopped.savepoint
     sc.say.note("release v3-bug goes live: its max_f forgets the + 32")
     sc.reset_to(savepoint, "v3-bug")
     sc.start(2, version="v3-bug")
@@ -218,21 +233,12 @@ def reprocessing(sc: Scenario, scale: Scale, result: StepResult) -> None:
 
 def rescaling(sc: Scenario, scale: Scale, result: StepResult) -> None:
     """From 2 instances on 2 partitions to 3 instances on 4, through a savepoint."""
-    batch = readings(sensors_covering(4, scale.sensors), scale.minutes, scale.every)
-    first, second = _first_half(batch)
-    sc.create_topics(2)
-    out = sc.output()
-    sc.start(2)
-    sc.produce(first)
-    before = closed_windows(first, 2)
-    out.read_until(len(before), scale.timeout, "the first half", sc.check_alive)
-    running = sc.running()
-    savepoint = sc.savepoint(stop=True)
-    sc.wait_exited(running)
+    stopped = _run_and_stop(sc, scale, 2)
+    batch, before, out = stopped.batch, stopped.before, stopped.out
     sc.grow(sc.topics["readings"], 4)
-    sc.reset_to(savepoint)
+    sc.reset_to(stopped.savepoint)
     sc.start(3)
-    sc.produce(second)
+    sc.produce(stopped.second)
     every = {**closed_windows(batch, 4), **before}
     got = out.read_until(len(every), scale.timeout, "every window", sc.check_alive)
     _exactly_once(result, got, expected_results(every, "v1"))

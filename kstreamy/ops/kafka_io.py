@@ -7,6 +7,7 @@ re-creating them, which every broker supports, rather than by DeleteRecords.
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,8 @@ from kstreamy.errors import KStreamyError
 from kstreamy.runtime.clients import admin_settings, create_client
 
 TIMEOUT_S = 60.0
+ATTEMPT_TIMEOUT_S = 10.0
+"""Per attempt, for requests that are retried when the broker does not answer."""
 
 
 class PartitionReader:
@@ -105,15 +108,25 @@ def set_offsets(
 ) -> None:
     """Commit ``offsets`` for ``group``; retried, since committing the same offsets again is
     harmless (Tansu answers the first commit to a just-deleted group by closing the
-    connection, having stored the offsets)."""
+    connection, having stored the offsets, and now and then does not answer at all: each
+    attempt gets a short deadline of its own rather than one long wait)."""
     if not offsets:
         return
     partitions = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
     request = ConsumerGroupTopicPartitions(group, partitions)
     for attempt in range(attempts):
         try:
-            result = admin.alter_consumer_group_offsets([request])[group].result(TIMEOUT_S)
+            future = admin.alter_consumer_group_offsets(
+                [request], request_timeout=ATTEMPT_TIMEOUT_S
+            )[group]
+            result = future.result(ATTEMPT_TIMEOUT_S + 5)
             break
+        except concurrent.futures.TimeoutError as exc:
+            if attempt + 1 < attempts:
+                continue
+            raise KStreamyError(
+                f"cannot set offsets of group {group}: no answer in {attempts} attempts"
+            ) from exc
         except KafkaException as exc:
             error = exc.args[0]
             if attempt + 1 < attempts and (error.retriable() or error.code() < 0):

@@ -40,10 +40,20 @@ def new_request_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+INSTANCE_FETCH_WAIT_MS = 500
+"""How long the broker may hold an instance's fetch on the control topic (Kafka's default).
+
+An instance reads the control topic in the background for as long as it runs, and the topic is
+idle almost always: every empty fetch costs the broker some work (about 1.5 ms of CPU on the
+embedded broker), so a short wait would load the broker all the time for nothing. A command
+that waits for answers polls with a short wait instead (``COMMAND_FETCH_WAIT_MS``)."""
+COMMAND_FETCH_WAIT_MS = 50
+
+
 class ControlChannel:
     """Reads and writes the control topic of one application."""
 
-    def __init__(self, config: AppConfig) -> None:
+    def __init__(self, config: AppConfig, fetch_wait_ms: int = COMMAND_FETCH_WAIT_MS) -> None:
         self.config = config
         self.topic = control_topic(config.application_id)
         base = admin_settings(config)
@@ -53,12 +63,12 @@ class ControlChannel:
                 **base,
                 "group.id": f"{config.application_id}-control-reader",
                 "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "fetch.wait.max.ms": 50,
+                "fetch.wait.max.ms": fetch_wait_ms,
                 "fetch.queue.backoff.ms": 10,
             },
             "consumer",
         )
+        self._start = OFFSET_BEGINNING
         self._producer: Producer = create_client(
             Producer, {**base, "linger.ms": 0, "enable.idempotence": True}, "producer"
         )
@@ -77,28 +87,35 @@ class ControlChannel:
 
     def seek(self, offset: int | None) -> None:
         """Read from ``offset`` (None: the beginning) on."""
-        start = OFFSET_BEGINNING if offset is None else offset
-        self._consumer.assign([TopicPartition(self.topic, 0, start)])
+        self._start = OFFSET_BEGINNING if offset is None else offset
+        self._consumer.assign([TopicPartition(self.topic, 0, self._start)])
         self._assigned = True
 
     def read_backlog(self, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Everything from the current position to the end of the topic."""
+        """Everything from the position given to :meth:`seek` to the end the topic has now.
+
+        The end is the high watermark asked of the broker, not an end-of-partition event: that
+        event comes only with a fetch answer, which on an idle topic the broker holds for the
+        whole fetch wait."""
         if not self._assigned:
             self.seek(None)
+        low, high = self._consumer.get_watermark_offsets(
+            TopicPartition(self.topic, 0), timeout=timeout
+        )
+        position = low if self._start < 0 else max(self._start, low)
         out: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
-        while True:
+        while position < high:
             for message in self._consumer.consume(500, 0.2):
-                error = message.error()
-                if error is None:
+                if message.error() is None:
+                    position = message.offset() + 1
                     parsed = _parse(message.value())
                     if parsed is not None:
                         parsed["_offset"] = message.offset()
                         out.append(parsed)
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    return out
-            if time.monotonic() > deadline:
+            if position < high and time.monotonic() > deadline:
                 raise KStreamyError(f"control topic {self.topic}: end not reached in {timeout}s")
+        return out
 
     def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
         """New control records (none is fine); never blocks longer than ``timeout``."""

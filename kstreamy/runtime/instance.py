@@ -225,7 +225,8 @@ class Instance:
                     tasks.activate(task)
 
             processed = self._process(
-                clients.consumer.consume(batch_size, 0 if restorer.busy else timeout)
+                clients.consumer.consume(batch_size, 0 if restorer.busy else timeout),
+                one_topic=len(tasks.sub_of_lead) == 1,
             )
             if clients.secondary is not None and clients.secondary.assignment():
                 processed += self._process(clients.secondary.consume(batch_size, 0))
@@ -250,9 +251,10 @@ class Instance:
                 self._commit()
                 next_commit = time.monotonic() + interval
 
-    def _process(self, messages: list[Any]) -> int:
+    def _process(self, messages: list[Any], one_topic: bool = False) -> int:
         """Route a batch to its tasks, a run of one partition at a time; then tell the tasks
-        that got records how far their inputs' event time has come."""
+        that got records how far their inputs' event time has come. ``one_topic``: the consumer
+        reads a single topic, so runs need not be told apart by topic."""
         if not messages:
             return 0
         self._commits.begin()
@@ -281,7 +283,7 @@ class Instance:
                     start += 1
                 continue
             set_task(task.id)
-            end = task.process_run(messages, start, topic, partition)
+            end = task.process_run(messages, start, topic, partition, one_topic)
             task.records_in += end - start
             start = end
             if task not in touched:

@@ -32,7 +32,7 @@ from kstreamy.config import AppConfig
 from kstreamy.runtime.clients import admin_settings, create_client
 from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.commit_order import CommitOutcome, CommitResult
-from kstreamy.runtime.control import ControlChannel
+from kstreamy.runtime.control import INSTANCE_FETCH_WAIT_MS, ControlChannel
 from kstreamy.runtime.task import Task, task_id
 from kstreamy.runtime.task_manager import TaskManager
 from kstreamy.savepoint.format import FileRef
@@ -97,7 +97,7 @@ class SavepointHook:
 
     def start(self) -> None:
         """Create the control topic if needed and learn about requests still open."""
-        channel = ControlChannel(self.config)
+        channel = ControlChannel(self.config, INSTANCE_FETCH_WAIT_MS)
         channel.ensure_topic()
         channel.seek(None)
         self._channel = channel

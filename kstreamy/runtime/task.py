@@ -7,8 +7,8 @@ every failure on the way is routed through the record error policy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from itertools import islice
+from typing import Any
 
 from kstreamy.errors import KStreamyError, RecordError
 from kstreamy.runtime.context import RecordContext
@@ -17,77 +17,16 @@ from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.task_clock import METADATA_KEY as CLOCK_METADATA
 from kstreamy.runtime.task_clock import TaskClock, TimePlan, task_id
+from kstreamy.runtime.task_source import RawRecord, Source, event_time_ms
 from kstreamy.runtime.time_hook import TimeListener
-from kstreamy.serde import fast_paths, is_identity
 from kstreamy.serde_binding import bind
 from kstreamy.state.task_state import TaskState
 from kstreamy.time.control import decode_watermark
 from kstreamy.topology import StoreSpec, SubTopology
 
 _NO_TIME = -(2**63)
-
-
-class RawRecord(Protocol):
-    """The accessors of ``confluent_kafka.Message`` that a task reads."""
-
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
-    def timestamp(self) -> tuple[int, int]: ...
-    def key(self) -> bytes | None: ...
-    def value(self) -> bytes | None: ...
-    def headers(self) -> list[tuple[str, bytes]] | None: ...
-    def error(self) -> Any: ...
-
-
-class _Source:
-    """How one source turns raw records into (key, value): per side the serde's deserializer,
-    and the callable the hot path tries first (None: the raw bytes are the value)."""
-
-    __slots__ = (
-        "deserialize_key",
-        "deserialize_value",
-        "entry",
-        "fast_key",
-        "fast_value",
-        "timestamp",
-        "watermarks",
-    )
-
-    def __init__(
-        self,
-        key_serde: Any,
-        value_serde: Any,
-        timestamp: Callable[[Any, Any, float], float] | None,
-        entry: Callable[[Any, Any], None],
-        watermarks: bool = False,
-    ) -> None:
-        self.watermarks = watermarks
-        """A repartition topic that carries watermark control records between records."""
-        self.deserialize_key = key_serde.deserialize
-        self.deserialize_value = value_serde.deserialize
-        self.fast_key = _first_try(key_serde)
-        self.fast_value = _first_try(value_serde)
-        self.timestamp = timestamp
-        self.entry = entry
-
-
-def _event_time(seconds: Any) -> int:
-    """The event time in ms of what a timestamp extractor returned, or an error the bad-input
-    policy handles: an invalid time would move windows and timers wrongly."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds:
-        raise ValueError(f"the timestamp extractor returned {seconds!r}, not seconds")
-    if seconds < 0:
-        raise ValueError(f"the timestamp extractor returned a negative time: {seconds!r}")
-    return round(seconds * 1000)
-
-
-def _first_try(serde: Any) -> Callable[[bytes | None], Any] | None:
-    """What the hot path calls first: nothing for an identity serde, else its fast path (see
-    :func:`kstreamy.serde.fast_paths`) or its deserialize."""
-    if is_identity(serde):
-        return None
-    return fast_paths(serde)[1] or serde.deserialize
+_SKIPPED = object()
+"""What a record whose input the bad-input policy handled deserializes to."""
 
 
 class Task:
@@ -126,11 +65,11 @@ class Task:
         self._time_listeners: list[TimeListener] = list(compiled.time_listeners)
         if self.clock is not None:
             self._time_listeners.insert(0, self.clock)
-        self._sources: dict[str, _Source] = {}
+        self._sources: dict[str, Source] = {}
         for node in sub.nodes:
             if node.role != "source":
                 continue
-            source = _Source(
+            source = Source(
                 bind(node.params["key_serde"], node.params["topics"][0], True),
                 bind(node.params["value_serde"], node.params["topics"][0], False),
                 node.params.get("timestamp"),
@@ -192,17 +131,23 @@ class Task:
         """Run one input record (read from ``topic``) through the graph."""
         self.process_run([record], 0, topic, record.partition())
 
-    def process_run(self, records: list[Any], start: int, topic: str, partition: int) -> int:
+    def process_run(
+        self, records: list[Any], start: int, topic: str, partition: int, one_topic: bool = False
+    ) -> int:
         """Run the records of ``topic[partition]`` from ``records[start]`` on, up to the first
         record of another partition (or an error event); return the index after the run.
 
         A consumed batch holds runs of records of one partition, so the source and the position
         are looked up and recorded once per run. Errors follow the configured policy. A record
         stops counting as pending only once it is done with (processed, skipped or
-        dead-lettered), so a failure leaves its offset uncommitted.
+        dead-lettered), so a failure leaves its offset uncommitted. ``one_topic``: the batch
+        holds records of ``topic`` only (its consumer reads one topic), so a run ends only where
+        the partition changes.
         """
-        ctx = self.ctx
         source = self._sources[topic]
+        if source.timestamp is None and not source.watermarks and not self._time_listeners:
+            return self._plain_run(records, start, topic, partition, source, one_topic)
+        ctx = self.ctx
         fast_key = source.fast_key
         fast_value = source.fast_value
         extract = source.timestamp
@@ -257,7 +202,7 @@ class Task:
                         if seconds.__class__ is float and seconds >= 0.0:  # the common case
                             timestamp_ms = ctx.timestamp_ms = round(seconds * 1000)
                         else:
-                            timestamp_ms = ctx.timestamp_ms = _event_time(seconds)
+                            timestamp_ms = ctx.timestamp_ms = event_time_ms(seconds)
                     except Exception as exc:
                         handle("processing", "timestamp", exc, ctx, raw_key, raw_value)
                         continue
@@ -281,6 +226,79 @@ class Task:
         self.stream_times[topic] = stream_time
         return end
 
+    def _plain_run(
+        self,
+        records: list[Any],
+        start: int,
+        topic: str,
+        partition: int,
+        source: Source,
+        one_topic: bool,
+    ) -> int:
+        """:meth:`process_run` for the commonest source: no timestamp extractor, no watermark
+        control records, and a task with nothing that watches time (so no stream time to
+        track). Same contract; a loop with nothing in it that such a record does not need,
+        because every step here is paid per record."""
+        ctx = self.ctx
+        fast_key = source.fast_key
+        fast_value = source.fast_value
+        entry = source.entry
+        end = start
+        record = None
+        try:
+            for record in islice(records, start, None):
+                if record.partition() != partition or (not one_topic and record.topic() != topic):
+                    break
+                if record.error() is not None:
+                    break
+                end += 1
+                ctx.record = record
+                ctx.timestamp_ms = record.timestamp()[1]
+                if fast_key is None:
+                    key = record.key()
+                else:
+                    try:
+                        key = fast_key(record.key())
+                    except Exception:
+                        key = self._slow_deserialize(source, "key", record)
+                        if key is _SKIPPED:
+                            continue
+                if fast_value is None:
+                    value = record.value()
+                else:
+                    try:
+                        value = fast_value(record.value())
+                    except Exception:
+                        value = self._slow_deserialize(source, "value", record)
+                        if value is _SKIPPED:
+                            continue
+                try:
+                    entry(key, value)
+                except RecordError:
+                    raise
+                except Exception as exc:
+                    self._errors.handle("processing", None, exc, ctx, record.key(), record.value())
+        except BaseException:
+            # The failing record is not done with: the position stays just before it.
+            assert record is not None
+            if record.offset() > self.positions.get(topic, -1):
+                self.positions[topic] = record.offset()
+            raise
+        if end > start:
+            self.positions[topic] = records[end - 1].offset() + 1
+        return end
+
+    def _slow_deserialize(self, source: Source, field: str, record: Any) -> Any:
+        """The serde's own method after its fast path raised: the right value (a tombstone, say)
+        or the error, handled by the bad-input policy (then ``_SKIPPED``)."""
+        raw_key, raw_value = record.key(), record.value()
+        deserialize = source.deserialize_key if field == "key" else source.deserialize_value
+        try:
+            return deserialize(raw_key if field == "key" else raw_value)
+        except Exception as exc:
+            self._errors.handle("deserialization", field, exc, self.ctx, raw_key, raw_value)
+            return _SKIPPED
+
     def _control(self, topic: str, record: Any) -> bool:
         """A watermark control record is for the clock, never for user code."""
         try:
@@ -299,7 +317,8 @@ class Task:
     # -- the time hook ---------------------------------------------------------------------
 
     def add_time_listener(self, listener: TimeListener) -> None:
-        """Nodes register at compile time; this is for hooks outside the graph."""
+        """Nodes register at compile time; this is for hooks outside the graph, added before the
+        task's first record (a task that nothing watches does not track stream time)."""
         self._time_listeners.append(listener)
 
     @property

@@ -57,22 +57,19 @@ class ControlChannel:
         self.config = config
         self.topic = control_topic(config.application_id)
         base = admin_settings(config)
+        self._reader_settings = {
+            **base,
+            "group.id": f"{config.application_id}-control-reader",
+            "enable.auto.commit": False,
+            "fetch.queue.backoff.ms": 10,
+        }
         self._consumer: Consumer = create_client(
-            Consumer,
-            {
-                **base,
-                "group.id": f"{config.application_id}-control-reader",
-                "enable.auto.commit": False,
-                "fetch.wait.max.ms": fetch_wait_ms,
-                "fetch.queue.backoff.ms": 10,
-            },
-            "consumer",
+            Consumer, {**self._reader_settings, "fetch.wait.max.ms": fetch_wait_ms}, "consumer"
         )
         self._start = OFFSET_BEGINNING
         self._producer: Producer = create_client(
             Producer, {**base, "linger.ms": 0, "enable.idempotence": True}, "producer"
         )
-        self._assigned = False
 
     def ensure_topic(self) -> None:
         admin = create_admin(self.config)
@@ -89,32 +86,46 @@ class ControlChannel:
         """Read from ``offset`` (None: the beginning) on."""
         self._start = OFFSET_BEGINNING if offset is None else offset
         self._consumer.assign([TopicPartition(self.topic, 0, self._start)])
-        self._assigned = True
 
     def read_backlog(self, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Everything from the position given to :meth:`seek` to the end the topic has now.
+        """Everything from the position given to :meth:`seek` to the end of the topic; the
+        channel then reads on from that end.
 
-        The end is the high watermark asked of the broker, not an end-of-partition event: that
-        event comes only with a fetch answer, which on an idle topic the broker holds for the
-        whole fetch wait."""
-        if not self._assigned:
-            self.seek(None)
-        low, high = self._consumer.get_watermark_offsets(
-            TopicPartition(self.topic, 0), timeout=timeout
+        The end is found by a short-lived reader with a short fetch wait, from its
+        end-of-partition event: the broker's high watermark is not trusted (Tansu's ListOffsets
+        can count batches, not records), and the channel's own reader may have a long fetch
+        wait, which the broker spends holding an idle fetch before it reports the end."""
+        reader: Consumer = create_client(
+            Consumer,
+            {
+                **self._reader_settings,
+                "enable.partition.eof": True,
+                "fetch.wait.max.ms": COMMAND_FETCH_WAIT_MS,
+            },
+            "consumer",
         )
-        position = low if self._start < 0 else max(self._start, low)
         out: list[dict[str, Any]] = []
+        end: int | None = None
         deadline = time.monotonic() + timeout
-        while position < high:
-            for message in self._consumer.consume(500, 0.2):
-                if message.error() is None:
-                    position = message.offset() + 1
-                    parsed = _parse(message.value())
-                    if parsed is not None:
-                        parsed["_offset"] = message.offset()
-                        out.append(parsed)
-            if position < high and time.monotonic() > deadline:
-                raise KStreamyError(f"control topic {self.topic}: end not reached in {timeout}s")
+        try:
+            reader.assign([TopicPartition(self.topic, 0, self._start)])
+            while end is None:
+                for message in reader.consume(500, 0.2):
+                    error = message.error()
+                    if error is None:
+                        parsed = _parse(message.value())
+                        if parsed is not None:
+                            parsed["_offset"] = message.offset()
+                            out.append(parsed)
+                    elif error.code() == KafkaError._PARTITION_EOF:
+                        end = message.offset()
+                if end is None and time.monotonic() > deadline:
+                    raise KStreamyError(
+                        f"control topic {self.topic}: end not reached in {timeout}s"
+                    )
+        finally:
+            reader.close()
+        self.seek(end)
         return out
 
     def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:

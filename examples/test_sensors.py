@@ -1,11 +1,11 @@
 import json
 import random
-from collections import defaultdict
 
 from sensors import MAX_OUT_OF_ORDERNESS, build_app
 
 from kstreamy.testing import TestDriver
 from kstreamy.windows import Windowed
+from tests_support.sensor_reference import expected_minutes, expected_peaks
 
 START = 1700000040  # a minute boundary: windows are aligned to the epoch
 SENSORS = ["s1", "s2", "s3"]
@@ -44,41 +44,6 @@ def closing_readings(readings: list) -> list:
     of the others (a partition's watermark moves only when it has readings)."""
     end = max(ts for _, ts, _ in readings)
     return [(sensor, end + 100, 20.0) for sensor in SENSORS]
-
-
-def expected_minutes(readings: list) -> dict:
-    """(sensor, start_ms, end_ms) -> stats of the 1-minute tumbling windows, from scratch."""
-    minutes = defaultdict(list)
-    for sensor, ts, celsius in readings:
-        start = ts // 60 * 60
-        minutes[sensor, start * 1000, (start + 60) * 1000].append(celsius)
-    return {
-        window: {
-            "n": len(values),
-            "avg": round(sum(round(c * 100) for c in values) / len(values) / 100, 2),
-            "min": min(values),
-            "max": max(values),
-        }
-        for window, values in minutes.items()
-    }
-
-
-def expected_peaks(readings: list, diff_ms: int = 30_000) -> dict:
-    """(sensor, start_ms, end_ms) -> max of Kafka Streams' sliding windows, from their
-    definition: ``[t - diff, t]`` for every reading, and ``[p + 1, p + 1 + diff]`` (in ms)
-    after a reading that a later one follows within ``diff + 1``."""
-    by_sensor = defaultdict(list)
-    for sensor, ts, celsius in readings:
-        by_sensor[sensor].append((ts * 1000, celsius))
-    peaks = {}
-    for sensor, points in by_sensor.items():
-        times = [t for t, _ in points]
-        starts = {t - diff_ms for t in times}
-        starts |= {p + 1 for p in times if any(p < r <= p + 1 + diff_ms for r in times)}
-        for start in starts:
-            inside = [c for t, c in points if start <= t <= start + diff_ms]
-            peaks[sensor, start, start + diff_ms] = max(inside)
-    return peaks
 
 
 def run(order: list) -> tuple[dict, dict]:

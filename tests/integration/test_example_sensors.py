@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections import defaultdict
 
 import pytest
 
 from kstreamy.partitioner import partition_for
 from kstreamy.testing.topics import create_topics, produce, read_topic
+from tests_support.sensor_reference import expected_minutes, expected_peaks
 
 pytestmark = pytest.mark.integration
 
@@ -31,48 +31,18 @@ def readings() -> list[tuple[str, int, float]]:
     return out
 
 
-def expected_minutes(data: list) -> dict:
-    minutes = defaultdict(list)
-    for sensor, ts, celsius in data:
-        minutes[sensor, ts // 60 * 60 * 1000].append(celsius)
-    return {
-        window: {
-            "n": len(values),
-            "avg": round(sum(round(c * 100) for c in values) / len(values) / 100, 2),
-            "min": min(values),
-            "max": max(values),
-        }
-        for window, values in minutes.items()
-    }
-
-
-def expected_peaks(data: list, diff_ms: int = 30_000) -> dict:
-    """Kafka Streams' sliding windows from their definition: ``[t - diff, t]`` per reading,
-    ``[p + 1, p + 1 + diff]`` after a reading followed by another within ``diff + 1``."""
-    points = defaultdict(list)
-    for sensor, ts, celsius in data:
-        points[sensor].append((ts * 1000, celsius))
-    peaks = {}
-    for sensor, values in points.items():
-        times = [t for t, _ in values]
-        starts = {t - diff_ms for t in times}
-        starts |= {p + 1 for p in times if any(p < r <= p + 1 + diff_ms for r in times)}
-        for start in starts:
-            peaks[sensor, start] = max(c for t, c in values if start <= t <= start + diff_ms)
-    return peaks
-
-
 def encode(sensor: str, ts: int, celsius: float) -> tuple[bytes, bytes]:
     return sensor.encode(), json.dumps({"ts": ts, "celsius": celsius}).encode()
 
 
 def read_windows(bootstrap: str, topic: str, count: int) -> tuple[dict, int]:
-    """(sensor, start_ms) -> value of the first ``count`` results, and how many were read."""
+    """(sensor, start_ms, end_ms) -> value of the first ``count`` results, and how many were
+    read."""
     records = read_topic(bootstrap, topic, lambda rs: len(rs) >= count, timeout=45)
     windows = {}
     for record in records:
         key = json.loads(record.key())
-        windows[key["key"], key["start_ms"]] = json.loads(record.value())
+        windows[key["key"], key["start_ms"], key["end_ms"]] = json.loads(record.value())
     return windows, len(records)
 
 

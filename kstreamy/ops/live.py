@@ -21,10 +21,10 @@ from kstreamy.ops.group import group_state
 from kstreamy.ops.offline import utc_now
 from kstreamy.ops.progress import NoProgress, Progress
 from kstreamy.runtime.control import ControlChannel, new_request_id
-from kstreamy.savepoint.format import FileRef, Manifest, TaskInfo
+from kstreamy.savepoint.format import FileRef, TaskInfo
 from kstreamy.savepoint.reader import Savepoint
 from kstreamy.savepoint.snapshot import sha256_file
-from kstreamy.savepoint.topology_info import describe_topology, fingerprint
+from kstreamy.savepoint.topology_info import describe_topology, topology_manifest
 from kstreamy.savepoint.writer import SavepointWriter, store_file
 from kstreamy.topology import Topology
 
@@ -63,19 +63,15 @@ def create_live_savepoint(
         progress.begin("checking snapshot files", len(acks))
         tasks = {tid: _place(writer, tid, ack, stores) for tid, ack in sorted(acks.items())}
         writer.storage.delete(".staging")
-        manifest = Manifest(
-            savepoint_id=writer.savepoint_id,
-            application_id=config.application_id,
-            created_at=utc_now(),
+        manifest = topology_manifest(
+            topology,
+            config.application_id,
+            writer.savepoint_id,
+            (subs, topics, stores),
             mode="live-stop" if stop else "live",
             partitioner=partitioner,
-            topology_fingerprint=fingerprint(topology),
-            topology_description=topology.describe(),
-            subtopologies=subs,
-            topics=topics,
-            stores=stores,
+            created_at=utc_now(),
             tasks=tasks,
-            in_flight={},
             kstreamy_version=__version__,
         )
         location = writer.finish(manifest)

@@ -19,8 +19,8 @@ from kstreamy.ops.app_plan import current_plan
 from kstreamy.ops.kafka_io import PartitionReader, committed_offsets
 from kstreamy.ops.progress import NoProgress, Progress
 from kstreamy.ops.scratch import ScratchStore
-from kstreamy.savepoint.format import FileRef, Manifest, TaskInfo
-from kstreamy.savepoint.topology_info import describe_topology, fingerprint
+from kstreamy.savepoint.format import FileRef, TaskInfo
+from kstreamy.savepoint.topology_info import describe_topology, topology_manifest
 from kstreamy.savepoint.writer import SavepointWriter
 from kstreamy.topology import Topology
 
@@ -90,20 +90,17 @@ def create_offline_savepoint(
                     ref = writer.write_in_flight(topic, partition, records)
                     in_flight.setdefault(topic, {})[partition] = ref
                 progress.advance()
-        manifest = Manifest(
-            savepoint_id=writer.savepoint_id,
-            application_id=config.application_id,
-            created_at=utc_now(),
+        manifest = topology_manifest(
+            topology,
+            config.application_id,
+            writer.savepoint_id,
+            (subs, topics, stores),
             mode="offline",
             partitioner=partitioner,
-            topology_fingerprint=fingerprint(topology),
-            topology_description=topology.describe(),
-            subtopologies=subs,
-            topics=topics,
-            stores=stores,
+            created_at=utc_now(),
             tasks=tasks,
-            in_flight=in_flight,
             kstreamy_version=__version__,
+            in_flight=in_flight,
         )
         return writer.finish(manifest)
     except BaseException:

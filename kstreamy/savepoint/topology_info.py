@@ -17,9 +17,11 @@ from kstreamy.runtime.topic_plan import TopicPlan
 from kstreamy.savepoint.errors import SavepointCompatibilityError
 from kstreamy.savepoint.format import (
     SNAPSHOT_FORMAT,
+    FileRef,
     Manifest,
     StoreInfo,
     SubTopologyInfo,
+    TaskInfo,
 )
 from kstreamy.topology import StoreSpec, Topology
 
@@ -54,9 +56,7 @@ def fingerprint(topology: Topology) -> str:
     return "sha256:" + hashlib.sha256(topology.describe().encode()).hexdigest()
 
 
-def describe_topology(
-    topology: Topology, plan: TopicPlan
-) -> tuple[list[SubTopologyInfo], dict[str, dict[str, Any]], dict[str, StoreInfo]]:
+def describe_topology(topology: Topology, plan: TopicPlan) -> Described:
     """Sub-topologies, topics and stores as a manifest records them."""
     internal = topology.internal_topics()
     subs = []
@@ -101,6 +101,43 @@ class RestoreMapping:
     dropped_stores: list[str]
     task_of: dict[str, str]
     """Savepoint task id -> task id in the new topology (same inputs, same partition)."""
+
+
+Described = tuple[list[SubTopologyInfo], dict[str, dict[str, Any]], dict[str, StoreInfo]]
+"""What :func:`describe_topology` returns: sub-topologies, topics and stores."""
+
+
+def topology_manifest(
+    topology: Topology,
+    application_id: str,
+    savepoint_id: str,
+    described: Described,
+    *,
+    mode: str,
+    partitioner: str,
+    created_at: str,
+    tasks: dict[str, TaskInfo],
+    kstreamy_version: str,
+    in_flight: dict[str, dict[int, FileRef]] | None = None,
+) -> Manifest:
+    """The manifest of a savepoint of ``topology``: every way of taking one (live, offline)
+    describes the topology the same way, and differs only in how it got the tasks."""
+    subs, topics, stores = described
+    return Manifest(
+        savepoint_id=savepoint_id,
+        application_id=application_id,
+        created_at=created_at,
+        mode=mode,
+        partitioner=partitioner,
+        topology_fingerprint=fingerprint(topology),
+        topology_description=topology.describe(),
+        subtopologies=subs,
+        topics=topics,
+        stores=stores,
+        tasks=tasks,
+        in_flight=in_flight or {},
+        kstreamy_version=kstreamy_version,
+    )
 
 
 def check_restore(

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from kstreamy import App
 from kstreamy.runtime.topic_plan import plan_topics
-from kstreamy.savepoint.format import Manifest, TaskInfo
+from kstreamy.savepoint.format import TaskInfo
 from kstreamy.savepoint.partitioner import murmur2_partition
-from kstreamy.savepoint.topology_info import describe_topology, fingerprint
+from kstreamy.savepoint.topology_info import Described, describe_topology, topology_manifest
 from kstreamy.savepoint.writer import SavepointWriter
 from kstreamy.serde import IntSerde, StrSerde
 
@@ -31,7 +31,7 @@ def write_counts_savepoint(
     app = app or counts_app()
     topology = app.topology
     plan = plan_topics(topology, {"in": partitions})
-    subs, topics, stores = describe_topology(topology, plan)
+    described = describe_topology(topology, plan)
     writer = SavepointWriter.create(root, app.application_id)
     tasks = {}
     for partition in range(partitions):
@@ -50,22 +50,7 @@ def write_counts_savepoint(
             {"watermarks": {"in": 1000 + partition}},
             {"counts": ref},
         )
-    manifest = Manifest(
-        savepoint_id=writer.savepoint_id,
-        application_id=app.application_id,
-        created_at="2024-01-01T00:00:00+00:00",
-        mode="offline",
-        partitioner="murmur2",
-        topology_fingerprint=fingerprint(topology),
-        topology_description=topology.describe(),
-        subtopologies=subs,
-        topics=topics,
-        stores=stores,
-        tasks=tasks,
-        in_flight={},
-        kstreamy_version="test",
-    )
-    return writer.finish(manifest)
+    return _finish(writer, app, described, tasks)
 
 
 def write_store_savepoint(
@@ -75,7 +60,7 @@ def write_store_savepoint(
     partition, the given raw store entries."""
     topology = app.topology
     plan = plan_topics(topology, {"in": partitions})
-    subs, topics, stores_info = describe_topology(topology, plan)
+    described = describe_topology(topology, plan)
     writer = SavepointWriter.create(root, app.application_id)
     tasks = {}
     for partition in range(partitions):
@@ -85,19 +70,21 @@ def write_store_savepoint(
             entries = sorted(by_partition.get(partition, {}).items())
             refs[store] = writer.write_store(tid, store, entries)
         tasks[tid] = TaskInfo(0, partition, {"in": 0}, {}, {}, refs)
-    manifest = Manifest(
-        savepoint_id=writer.savepoint_id,
-        application_id=app.application_id,
-        created_at="2024-01-01T00:00:00+00:00",
+    return _finish(writer, app, described, tasks)
+
+
+def _finish(
+    writer: SavepointWriter, app: App, described: Described, tasks: dict[str, TaskInfo]
+) -> str:
+    manifest = topology_manifest(
+        app.topology,
+        app.application_id,
+        writer.savepoint_id,
+        described,
         mode="offline",
         partitioner="murmur2",
-        topology_fingerprint=fingerprint(topology),
-        topology_description=topology.describe(),
-        subtopologies=subs,
-        topics=topics,
-        stores=stores_info,
+        created_at="2024-01-01T00:00:00+00:00",
         tasks=tasks,
-        in_flight={},
         kstreamy_version="test",
     )
     return writer.finish(manifest)

@@ -205,30 +205,28 @@ class Scenario:
         offset per partition (to tell when the application has read everything)."""
         return self.world.produce(self.topics["readings"], batch)
 
-    def committed(self, partitions: list[int], clock: str = "event") -> dict[int, int]:
+    def wait_committed(self, last: dict[int, int], timeout: float = 60.0) -> None:
+        """Wait until the group has committed everything produced: no transaction is open.
+        One reader asks again and again (it never joins the group, only reads its offsets)."""
         consumer = Consumer(
             {
                 "bootstrap.servers": self.world.bootstrap,
-                "group.id": demo_app.application_id(self.namespace, clock),
+                "group.id": self.app_id,
                 **logging_settings(),
             }
         )
+        wanted = [TopicPartition(self.topics["readings"], p) for p in last]
+
+        def all_committed() -> bool:
+            committed = {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=10)}
+            return all(committed.get(p, -1) >= offset + 1 for p, offset in last.items())
+
         try:
-            wanted = [TopicPartition(self.topics["readings"], p) for p in partitions]
-            return {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=10)}
+            self.world.wait(
+                all_committed, timeout, "the application to commit every reading", self.check_alive
+            )
         finally:
             consumer.close()
-
-    def wait_committed(self, last: dict[int, int], timeout: float = 60.0) -> None:
-        """Wait until the group has committed everything produced: no transaction is open."""
-        self.world.wait(
-            lambda: all(
-                self.committed(list(last)).get(p, -1) >= offset + 1 for p, offset in last.items()
-            ),
-            timeout,
-            "the application to commit every reading",
-            self.check_alive,
-        )
 
     def output(self, clock: str = "event") -> OutputReader:
         return OutputReader(self.world, demo_app.topics(self.namespace, clock)["minutes"])

@@ -122,6 +122,22 @@ class OutputCounter:
         self._thread.join()
 
 
+class Rate(float):
+    """Records/s of one run (or a median of runs), carrying the CPU time this process spent per
+    record over the same span, in microseconds: all its threads, the Python loop and the Kafka
+    client's. The broker runs in another process and is not counted. On a small shared machine,
+    where the broker competes for the same cores, throughput swings by a quarter from one run
+    to the next; CPU per record is much steadier, so both are reported."""
+
+    cpu_us: float | None = None
+
+    @classmethod
+    def of(cls, rate: float, cpu_us: float | None) -> Rate:
+        result = cls(rate)
+        result.cpu_us = cpu_us
+        return result
+
+
 class ProgressClock:
     """Times from the first processed record to the last, watching a counter from a thread.
 
@@ -134,6 +150,8 @@ class ProgressClock:
         self.on_done = on_done
         self.first: float | None = None
         self.last: float | None = None
+        self.cpu_first = self.cpu_last = 0.0
+        self.records_timed = 0
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def start(self) -> ProgressClock:
@@ -143,19 +161,21 @@ class ProgressClock:
     def _watch(self) -> None:
         while True:
             seen = self.counter()
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.process_time()
             if self.first is None and seen > 0:
-                self.first = now
+                self.first, self.cpu_first, first_seen = now, cpu, seen
             if seen >= self.target:
-                self.last = now
+                self.last, self.cpu_last = now, cpu
+                self.records_timed = seen - first_seen
                 self.on_done()
                 return
             time.sleep(0.002)
 
-    def rate(self) -> float:
+    def rate(self) -> Rate:
         self._thread.join()
         assert self.first is not None and self.last is not None
-        return self.target / (self.last - self.first)
+        cpu_us = (self.cpu_last - self.cpu_first) / max(self.records_timed, 1) * 1e6
+        return Rate.of(self.target / (self.last - self.first), cpu_us)
 
 
 def raw_clients(
@@ -192,8 +212,9 @@ def raw_clients(
     return consumer, producer
 
 
-def median_rates(rounds: int, sides: dict[str, Callable[[], float]]) -> dict[str, float]:
-    """Run each side ``rounds`` times, alternating which goes first, and return the medians.
+def median_rates(rounds: int, sides: dict[str, Callable[[], float]]) -> dict[str, Rate]:
+    """Run each side ``rounds`` times, alternating which goes first, and return the medians
+    (of the rates and, where the runs measured it, of the CPU time per record).
 
     On a 2-core machine one run of the same loop can differ from the next by a third; medians of
     alternating runs make the ratio repeatable.
@@ -202,9 +223,18 @@ def median_rates(rounds: int, sides: dict[str, Callable[[], float]]) -> dict[str
     for round_ in range(rounds):
         order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
         for label in order:
-            rates[label].append(sides[label]())
-            print(f"  round {round_ + 1}: {label:<28} {rates[label][-1]:>12,.0f}/s", flush=True)
-    return {label: statistics.median(values) for label, values in rates.items()}
+            rate = sides[label]()
+            rates[label].append(rate)
+            cpu = getattr(rate, "cpu_us", None)
+            cpu_text = f"  {cpu:6.2f} us CPU/record" if cpu is not None else ""
+            print(f"  round {round_ + 1}: {label:<28} {rate:>12,.0f}/s{cpu_text}", flush=True)
+    medians = {}
+    for label, values in rates.items():
+        cpus = [v.cpu_us for v in values if getattr(v, "cpu_us", None) is not None]
+        medians[label] = Rate.of(
+            statistics.median(values), statistics.median(cpus) if cpus else None
+        )
+    return medians
 
 
 def time_app(app: Any, events: int) -> float:
@@ -230,3 +260,10 @@ def report(
     print(f"{label_b:<28} {rate_b:>12,.0f} {unit}/s")
     verdict = "meets" if ratio >= target else "BELOW"
     print(f"ratio {ratio:.1%} ({verdict} the target of {target:.0%})", flush=True)
+    cpu_a, cpu_b = getattr(rate_a, "cpu_us", None), getattr(rate_b, "cpu_us", None)
+    if cpu_a and cpu_b:
+        print(
+            f"CPU of this process per {unit[:-1]}: {cpu_a:.2f} us against {cpu_b:.2f} us "
+            f"(the library's cost: {cpu_a - cpu_b:+.2f} us; CPU ratio {cpu_b / cpu_a:.1%})",
+            flush=True,
+        )

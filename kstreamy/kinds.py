@@ -49,6 +49,10 @@ class NodeKind:
     """The node acts on the task's watermark (windows, event-time timers), so tasks track
     watermarks and forward them through repartition topics; a function of the params when that
     depends on them."""
+    inline: str | None = None
+    """The step as Python statements over ``key``, ``value`` and ``{fn}`` (the node's ``fn``
+    param), for kinds compiled by ``kstreamy.runtime.fusion``: straight chains of such steps run
+    as one generated function. ``return`` ends the record."""
 
     def acts_on_time(self, params: Mapping[str, Any]) -> bool:
         return self.event_time(params) if callable(self.event_time) else self.event_time
@@ -94,6 +98,8 @@ def register(kind: NodeKind) -> NodeKind:
         raise TopologyError(f"node kind {kind.name!r} is already registered")
     if ":" not in kind.compile:
         raise TopologyError(f"node kind {kind.name!r}: compile must be 'module:function'")
+    if kind.inline is not None and not kind.name.isidentifier():
+        raise TopologyError(f"node kind {kind.name!r}: a fused step's name must be an identifier")
     _KINDS[kind.name] = kind
     return kind
 
@@ -116,6 +122,7 @@ def _branches(params: Mapping[str, Any]) -> str:
 
 _STATELESS = "kstreamy.runtime.stateless"
 _STATEFUL = "kstreamy.runtime.stateful"
+_FUSED = "kstreamy.runtime.fusion:compile_step"
 
 register(
     NodeKind(
@@ -126,18 +133,37 @@ register(
         topic_param="topics",
     )
 )
-register(NodeKind("map", f"{_STATELESS}:compile_map", "fn(key, value) -> (key, value)"))
-register(NodeKind("map_values", f"{_STATELESS}:compile_map_values", "fn(value) -> value"))
-register(NodeKind("filter", f"{_STATELESS}:compile_filter", "fn(key, value) -> bool"))
+register(
+    NodeKind(
+        "map",
+        _FUSED,
+        "fn(key, value) -> (key, value)",
+        inline="key, value = {fn}(key, value)",
+    )
+)
+register(NodeKind("map_values", _FUSED, "fn(value) -> value", inline="value = {fn}(value)"))
+register(
+    NodeKind(
+        "filter",
+        _FUSED,
+        "fn(key, value) -> bool",
+        inline="if not {fn}(key, value):\n    return",
+    )
+)
 register(
     NodeKind(
         "flat_map", f"{_STATELESS}:compile_flat_map", "fn(key, value) -> iterable of (key, value)"
     )
 )
 register(
-    NodeKind("peek", f"{_STATELESS}:compile_peek", "fn(key, value) -> None; the record passes on")
+    NodeKind(
+        "peek",
+        _FUSED,
+        "fn(key, value) -> None; the record passes on",
+        inline="{fn}(key, value)",
+    )
 )
-register(NodeKind("foreach", f"{_STATELESS}:compile_foreach", "fn(key, value) -> None; terminal"))
+register(NodeKind("foreach", _FUSED, "fn(key, value) -> None; terminal", inline="{fn}(key, value)"))
 register(
     NodeKind(
         "branch",

@@ -2,7 +2,8 @@
 
 Each ``compile_<kind>(compiler, node, downstream)`` returns the node's ``forward(key, value)``,
 a closure that already holds what it calls next (see ``kstreamy.kinds`` for which kind uses
-which function).
+which function). The simple steps (filter, map, map_values, peek, foreach) are fused into
+straight chains by ``kstreamy.runtime.fusion`` instead.
 """
 
 from __future__ import annotations
@@ -26,31 +27,6 @@ def compile_pass(compiler: Compiler, node: Node, downstream: Forward) -> Forward
     return downstream
 
 
-def compile_map(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
-    fn = node.params["fn"]
-
-    def map_(key: Any, value: Any) -> None:
-        new_key, new_value = fn(key, value)
-        downstream(new_key, new_value)
-
-    return map_
-
-
-def compile_map_values(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
-    fn = node.params["fn"]
-    return lambda key, value: downstream(key, fn(value))
-
-
-def compile_filter(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
-    fn = node.params["fn"]
-
-    def filter_(key: Any, value: Any) -> None:
-        if fn(key, value):
-            downstream(key, value)
-
-    return filter_
-
-
 def compile_flat_map(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
     fn = node.params["fn"]
 
@@ -59,21 +35,6 @@ def compile_flat_map(compiler: Compiler, node: Node, downstream: Forward) -> For
             downstream(new_key, new_value)
 
     return flat_map
-
-
-def compile_peek(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
-    fn = node.params["fn"]
-
-    def peek(key: Any, value: Any) -> None:
-        fn(key, value)
-        downstream(key, value)
-
-    return peek
-
-
-def compile_foreach(compiler: Compiler, node: Node, downstream: Forward) -> Forward:
-    fn = node.params["fn"]
-    return lambda key, value: fn(key, value)
 
 
 def compile_branch(compiler: Compiler, node: Node, downstream: Forward) -> Forward:

@@ -8,42 +8,19 @@ import pytest
 from kstreamy.testing.topics import produce
 from tests_support.app_cli import ok
 from tests_support.growth import grow_topic
-from tests_support.savepoint_pipeline import PIPELINES, Pipeline, events, stop_instance
+from tests_support.savepoint_pipeline import (
+    PIPELINES,
+    events,
+    owned,
+    stop_instance,
+    wait_settled,
+)
 from tests_support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration]
 every_pipeline = pytest.mark.parametrize("kind", sorted(PIPELINES))
 # Only the aggregate pipeline has a repartition step whose partitions can be set.
 with_a_repartition = pytest.mark.parametrize("kind", ["aggregate"])
-
-
-@pytest.fixture
-def pipeline(kind, bootstrap, make_topic, unique_name, instances, tmp_path):
-    def make(**settings) -> Pipeline:
-        return Pipeline(
-            PIPELINES[kind], bootstrap, make_topic, unique_name, instances, tmp_path, **settings
-        )
-
-    return make
-
-
-def _owned(*instances) -> set[str]:
-    return set().union(*(i.partitions() for i in instances))
-
-
-def _settled(*instances, tasks: int | None = None) -> None:
-    """Every instance runs and owns tasks (and all ``tasks`` are owned): the group settled.
-    Generous deadlines: several instances start at once on a small, busy machine."""
-    for instance in instances:
-        instance.wait_running(120)
-    wait_until(
-        lambda: (
-            all(i.partitions() for i in instances)
-            and (tasks is None or len(_owned(*instances)) == tasks)
-        ),
-        180,
-        what=f"every instance owns tasks ({tasks or 'any'} owned in all)",
-    )
 
 
 @every_pipeline
@@ -59,7 +36,7 @@ def test_rescale_a_grown_input_topic_from_4_to_8_partitions(pipeline):
     produce(app.bootstrap, app.input, events(1000, 1600))
     first, second = app.start("a2", state_dir=first.state_dir), app.start("b")
     # The stop-with-savepoint goes to both instances: only once both own tasks.
-    _settled(first, second)
+    wait_settled(first, second)
     app.wait_results(expect(range(1600)), timeout=240)
     late = ok(app.cli("savepoint", "create", "--dir", str(app.tmp_path / "sp"), "--stop")).strip()
     assert first.wait_exit(120) == 0 and second.wait_exit(120) == 0
@@ -79,7 +56,7 @@ def test_rescale_a_grown_input_topic_from_4_to_8_partitions(pipeline):
     mark = app.mark()
     rescaled = [app.start(name) for name in ("c", "d", "e", "f")]
     app.wait_results(expect(range(3000)), since=mark, timeout=300)
-    _settled(*rescaled, tasks=8 * app.kind.subtopologies)
+    wait_settled(*rescaled, tasks=8 * app.kind.subtopologies)
     if app.kind.emits_once:
         # Windows closed before the savepoint are not emitted again, nor are those closed
         # after it emitted twice (by an old task and by the task the key moved to).
@@ -111,6 +88,6 @@ def test_changing_partitions_of_a_repartition_step_goes_through_a_savepoint(pipe
     mark = app.mark()
     wide = [app.start(n, bucket_partitions=6) for n in ("b", "c")]
     app.wait_results(expect(range(1500)), since=mark)
-    wait_until(lambda: len(_owned(*wide)) == 8, 60, what="2 + 6 tasks owned")
+    wait_until(lambda: len(owned(*wide)) == 8, 60, what="2 + 6 tasks owned")
     for instance in wide:
         stop_instance(instance)

@@ -16,34 +16,15 @@ from tests_support.app_cli import ok
 from tests_support.savepoint_pipeline import (
     PIPELINES,
     PacedFeeder,
-    Pipeline,
     events,
     stop_instance,
+    wait_settled,
 )
-from tests_support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration]
 every_pipeline = pytest.mark.parametrize("kind", sorted(PIPELINES))
 # These read the aggregate pipeline's stores and run its other code versions.
 aggregate_only = pytest.mark.parametrize("kind", ["aggregate"])
-
-
-@pytest.fixture
-def pipeline(kind, bootstrap, make_topic, unique_name, instances, tmp_path):
-    def make(**settings) -> Pipeline:
-        return Pipeline(
-            PIPELINES[kind], bootstrap, make_topic, unique_name, instances, tmp_path, **settings
-        )
-
-    return make
-
-
-def _running(*instances) -> None:
-    for instance in instances:
-        instance.wait_running()
-    wait_until(
-        lambda: all(i.partitions() for i in instances), 90, what="every instance owns partitions"
-    )
 
 
 def _input_offsets(savepoint: str, topic: str) -> int:
@@ -60,7 +41,7 @@ def test_live_savepoint_then_restart_on_more_instances_equals_an_uninterrupted_r
     expect = app.kind.expectation
     produce(app.bootstrap, app.input, events(0, 1500))
     first, second = app.start("a"), app.start("b")
-    _running(first, second)
+    wait_settled(first, second)
     app.wait_results(expect(range(1500)))
 
     feeder = PacedFeeder(app.bootstrap, app.input, 1500)
@@ -82,7 +63,7 @@ def test_live_savepoint_then_restart_on_more_instances_equals_an_uninterrupted_r
     ok(app.cli("reset", "--to-savepoint", savepoint))
     mark = app.mark()
     restarted = [app.start(name) for name in ("c", "d", "e")]
-    _running(*restarted)
+    wait_settled(*restarted)
     app.wait_results(expect(range(total)), since=mark)
     if app.kind.emits_once:
         # Results out before the reset need not be written again, so the check above may pass
@@ -100,7 +81,7 @@ def test_stop_with_savepoint_then_changed_code_continues_exactly(pipeline):
     expect = app.kind.expectation
     produce(app.bootstrap, app.input, events(0, 1000))
     first, second = app.start("a"), app.start("b")
-    _running(first, second)
+    wait_settled(first, second)
     feeder = PacedFeeder(app.bootstrap, app.input, 1000)
     savepoint = ok(
         app.cli("savepoint", "create", "--dir", str(app.tmp_path / "sp"), "--stop")

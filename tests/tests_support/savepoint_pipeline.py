@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient
 from kstreamy.serde import IntSerde
 from kstreamy.testing.topics import produce, read_all, read_topic
 from tests_support.app_cli import app_env, kstreamy
+from tests_support.waiting import wait_until
 
 KEYS = [f"key-{i:03d}" for i in range(30)]
 Expected = dict[str, dict[str, Any]]
@@ -289,3 +290,24 @@ class PacedFeeder:
 def stop_instance(instance) -> None:
     instance.terminate()
     assert instance.wait_exit(60) == 0, instance.log()[-3000:]
+
+
+def owned(*instances) -> set[str]:
+    """The tasks the instances own, from their status files."""
+    return set().union(*(i.partitions() for i in instances))
+
+
+def wait_settled(*instances, tasks: int | None = None) -> None:
+    """Every instance runs and owns tasks (and, given ``tasks``, that many are owned in all):
+    the group settled. Generous deadlines: several instances start at once on a small, busy
+    machine."""
+    for instance in instances:
+        instance.wait_running(120)
+    wait_until(
+        lambda: (
+            all(i.partitions() for i in instances)
+            and (tasks is None or len(owned(*instances)) == tasks)
+        ),
+        180,
+        what=f"every instance owns tasks ({tasks or 'any'} owned in all)",
+    )

@@ -264,6 +264,6 @@ def report(
     if cpu_a and cpu_b:
         print(
             f"CPU of this process per {unit[:-1]}: {cpu_a:.2f} us against {cpu_b:.2f} us "
-            f"(the library's cost: {cpu_a - cpu_b:+.2f} us; CPU ratio {cpu_b / cpu_a:.1%})",
+            f"({cpu_a - cpu_b:+.2f} us; CPU ratio {cpu_b / cpu_a:.1%})",
             flush=True,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from confluent_kafka import (
@@ -104,17 +104,24 @@ def committed_offsets(admin: AdminClient, group: str) -> dict[tuple[str, int], i
 
 
 def set_offsets(
-    admin: AdminClient, group: str, offsets: dict[tuple[str, int], int], attempts: int = 5
+    admin: AdminClient,
+    group: str,
+    offsets: dict[tuple[str, int], int],
+    attempts: int = 5,
+    reconnect: Callable[[], AdminClient] | None = None,
 ) -> None:
     """Commit ``offsets`` for ``group``; retried, since committing the same offsets again is
     harmless (Tansu answers the first commit to a just-deleted group by closing the
     connection, having stored the offsets, and now and then does not answer at all: each
-    attempt gets a short deadline of its own rather than one long wait)."""
+    attempt gets a short deadline of its own rather than one long wait). An attempt that got
+    no answer is retried on a new client from ``reconnect``, so on a new connection: a
+    connection the broker stopped answering on would time out every retry."""
     if not offsets:
         return
     partitions = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
     request = ConsumerGroupTopicPartitions(group, partitions)
     for attempt in range(attempts):
+        last = attempt + 1 == attempts
         try:
             future = admin.alter_consumer_group_offsets(
                 [request], request_timeout=ATTEMPT_TIMEOUT_S
@@ -122,17 +129,19 @@ def set_offsets(
             result = future.result(ATTEMPT_TIMEOUT_S + 5)
             break
         except concurrent.futures.TimeoutError as exc:
-            if attempt + 1 < attempts:
-                continue
-            raise KStreamyError(
-                f"cannot set offsets of group {group}: no answer in {attempts} attempts"
-            ) from exc
+            if last:
+                raise KStreamyError(
+                    f"cannot set offsets of group {group}: no answer in {attempts} attempts"
+                ) from exc
+            timed_out = True
         except KafkaException as exc:
             error = exc.args[0]
-            if attempt + 1 < attempts and (error.retriable() or error.code() < 0):
-                time.sleep(0.2 * (attempt + 1))
-                continue
-            raise KStreamyError(f"cannot set offsets of group {group}: {exc}") from exc
+            if last or not (error.retriable() or error.code() < 0):
+                raise KStreamyError(f"cannot set offsets of group {group}: {exc}") from exc
+            timed_out = error.code() == KafkaError._TIMED_OUT
+            time.sleep(0.2 * (attempt + 1))
+        if timed_out and reconnect is not None:
+            admin = reconnect()
     failed = [tp for tp in result.topic_partitions or [] if tp.error is not None]
     if failed:
         raise KStreamyError(

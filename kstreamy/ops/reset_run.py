@@ -86,7 +86,7 @@ def run_reset(plan: ResetPlan, config: AppConfig, progress: Progress | None = No
                 progress.advance()
         writer.flush()
     progress.begin("setting input offsets")
-    set_offsets(admin, config.application_id, plan.offsets)
+    set_offsets(admin, config.application_id, plan.offsets, reconnect=lambda: create_admin(config))
     marker.status, marker.completed_at = "complete", time.time()
     marker.tasks = plan.task_metadata
     write_marker(config, marker)

@@ -151,7 +151,7 @@ class ProgressClock:
         self.first: float | None = None
         self.last: float | None = None
         self.cpu_first = self.cpu_last = 0.0
-        self.records_timed = 0
+        self.first_seen = self.records_timed = 0
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def start(self) -> ProgressClock:
@@ -163,10 +163,10 @@ class ProgressClock:
             seen = self.counter()
             now, cpu = time.perf_counter(), time.process_time()
             if self.first is None and seen > 0:
-                self.first, self.cpu_first, first_seen = now, cpu, seen
+                self.first, self.cpu_first, self.first_seen = now, cpu, seen
             if seen >= self.target:
                 self.last, self.cpu_last = now, cpu
-                self.records_timed = seen - first_seen
+                self.records_timed = seen - self.first_seen
                 self.on_done()
                 return
             time.sleep(0.002)

@@ -1,29 +1,12 @@
 import random
-from collections import defaultdict
 
 from conversion import MAX_OUT_OF_ORDERNESS, WINDOW, build_app, hour_of
 
 from kstreamy.testing import TestDriver
 from kstreamy.windows import Windowed
+from tests_support.conversion_reference import expected_hours
 
 HOUR = 1699999200  # 2023-11-14T22:00Z
-
-
-def expected_hours(events: list[tuple[str, str, int]]) -> dict:
-    """hour start (s) -> {"views", "conversions"}, from the definition: a view at ``a``
-    converts when its user purchases at ``b`` with ``a <= b <= a + WINDOW``; it counts in the
-    hour of ``a``."""
-    purchases = defaultdict(list)
-    for user, kind, ts in events:
-        if kind == "purchase":
-            purchases[user].append(ts)
-    hours: dict = defaultdict(lambda: {"views": 0, "conversions": 0})
-    for user, kind, ts in events:
-        if kind == "view":
-            hour = hours[ts // 3600 * 3600]
-            hour["views"] += 1
-            hour["conversions"] += any(ts <= b <= ts + WINDOW for b in purchases[user])
-    return dict(hours)
 
 
 def run(events: list[tuple[str, str, int]]) -> dict:

@@ -209,6 +209,7 @@ class Instance:
         interval = self.config.effective_commit_interval_ms / 1000
         max_buffered = self.config.state_buffer_max_records
         stateful = bool(self.topology.stores)
+        one_topic = len(tasks.sub_of_lead) == 1  # the group consumer reads one topic
         savepoints = self._savepoints
         assert savepoints is not None
         next_commit = time.monotonic() + interval
@@ -226,7 +227,7 @@ class Instance:
 
             processed = self._process(
                 clients.consumer.consume(batch_size, 0 if restorer.busy else timeout),
-                one_topic=len(tasks.sub_of_lead) == 1,
+                one_topic,
             )
             if clients.secondary is not None and clients.secondary.assignment():
                 processed += self._process(clients.secondary.consume(batch_size, 0))

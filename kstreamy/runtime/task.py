@@ -178,18 +178,14 @@ class Task:
                 try:
                     key = raw_key if fast_key is None else fast_key(raw_key)
                 except Exception:
-                    try:
-                        key = source.deserialize_key(raw_key)
-                    except Exception as exc:
-                        handle("deserialization", "key", exc, ctx, raw_key, raw_value)
+                    key = self._slow_deserialize(source, "key", record)
+                    if key is _SKIPPED:
                         continue
                 try:
                     value = raw_value if fast_value is None else fast_value(raw_value)
                 except Exception:
-                    try:
-                        value = source.deserialize_value(raw_value)
-                    except Exception as exc:
-                        handle("deserialization", "value", exc, ctx, raw_key, raw_value)
+                    value = self._slow_deserialize(source, "value", record)
+                    if value is _SKIPPED:
                         continue
                 if extract is not None or (timestamp_ms < 0 and check_time):
                     try:

@@ -7,18 +7,17 @@ import json
 import random
 import time
 import uuid
-from collections import defaultdict
 from itertools import count
 
 import pytest
 
 from kstreamy.partitioner import partition_for
 from kstreamy.testing.topics import create_topics, produce, read_topic
+from tests_support.conversion_reference import expected_hours
 
 pytestmark = pytest.mark.integration
 
 HOUR = 1699999200  # 2023-11-14T22:00Z
-WINDOW = 1800  # a purchase within 30 minutes of a view converts it
 OUT_OF_ORDERNESS = 120.0  # the example's bound: events delayed this much still count
 
 
@@ -33,23 +32,6 @@ def events() -> list[tuple[str, str, int]]:
             if rng.random() < 0.5:
                 out.append((f"user-{n}", "purchase", view + rng.randint(0, 45 * 60)))
     return out
-
-
-def expected_hours(data: list[tuple[str, str, int]]) -> dict[int, dict[str, int]]:
-    """hour start (s) -> views with their time in it, and how many of them were followed by a
-    purchase of the same user within WINDOW (even in the next hour)."""
-    purchases = defaultdict(list)
-    for user, kind, ts in data:
-        if kind == "purchase":
-            purchases[user].append(ts)
-    hours: dict = defaultdict(lambda: {"views": 0, "conversions": 0})
-    for user, kind, ts in data:
-        if kind == "view":
-            hours[ts // 3600 * 3600]["views"] += 1
-            hours[ts // 3600 * 3600]["conversions"] += any(
-                ts <= b <= ts + WINDOW for b in purchases[user]
-            )
-    return dict(hours)
 
 
 def closers(partitions: int) -> list[str]:

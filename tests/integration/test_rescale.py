@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from kstreamy.testing.growth import grow_topic
 from kstreamy.testing.topics import produce
 from tests_support.app_cli import ok
-from tests_support.growth import grow_topic
 from tests_support.savepoint_pipeline import (
     PIPELINES,
     events,

@@ -61,7 +61,12 @@ class AppConfig:
     session_timeout_ms: int = 10000
     max_poll_interval_ms: int = 300000
     heartbeat_interval_ms: int | None = None
-    internal_topic_replication_factor: int = -1
+    replication_factor: int = -1
+    """Of the topics kstreamy creates; -1 takes the broker's ``default.replication.factor``
+    (as Kafka Streams does since 3.0), so a cluster's own policy applies unless overridden."""
+    topic_config: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Topic settings for every topic kstreamy creates (``min.insync.replicas``,
+    ``retention.ms``, ...), over the ones it sets itself."""
     instance_id: str | None = None
     metrics_port: int | None = None
     query_port: int | None = None
@@ -184,6 +189,15 @@ class AppConfig:
                     f"commit_interval_ms must be >= 0, got {self.commit_interval_ms}",
                 )
             )
+        if self.replication_factor == 0 or self.replication_factor < -1:
+            problems.append(
+                self._at(
+                    "replication_factor",
+                    f"replication_factor must be >= 1 (or -1: the broker's default), got "
+                    f"{self.replication_factor}",
+                )
+            )
+        problems.extend(self._topic_config_problems())
         if not self.bootstrap_servers:
             problems.append(self._at("bootstrap_servers", "bootstrap_servers must not be empty"))
         for name in ("metrics_port", "query_port"):
@@ -198,6 +212,26 @@ class AppConfig:
             problems.append(f"metrics_port and query_port must differ, both are {self.query_port}")
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+    def _topic_config_problems(self) -> list[str]:
+        problems = []
+        if "cleanup.policy" in self.topic_config:
+            problems.append(
+                "topic_config cannot set cleanup.policy: kstreamy sets it per topic (changelogs "
+                "must be compacted for restoration to be correct)"
+            )
+        min_isr = self.topic_config.get("min.insync.replicas")
+        if min_isr is not None:
+            if not str(min_isr).isdigit():
+                problems.append(
+                    f"topic_config min.insync.replicas must be a number, got {min_isr!r}"
+                )
+            elif self.replication_factor > 0 and int(min_isr) > self.replication_factor:
+                problems.append(
+                    f"topic_config min.insync.replicas={min_isr} is more than replication_factor="
+                    f"{self.replication_factor}: no write could ever be acknowledged"
+                )
+        return [self._at("topic_config", p) for p in problems]
 
     def _at(self, setting: str, problem: str) -> str:
         return _where(self.setting_sources.get(setting, "code"), problem)

@@ -20,13 +20,15 @@ class TopologyError(KStreamyError):
 
 
 class MissingTopicError(KStreamyError):
-    """An input topic does not exist on the broker."""
+    """An input or output topic does not exist on the broker (kstreamy creates only its own
+    internal topics: partitions and retention of the user's topics are the user's choice)."""
 
-    def __init__(self, topics: list[str], bootstrap: str) -> None:
+    def __init__(self, topics: list[str], bootstrap: str, role: str = "input") -> None:
         self.topics = sorted(topics)
+        self.role = role
         names = ", ".join(self.topics)
         super().__init__(
-            f"input topic(s) not found on {bootstrap}: {names}. "
+            f"{role} topic(s) not found on {bootstrap}: {names}. "
             "Create them first (kstreamy does not create user topics), e.g. with "
             f"`kstreamy topics create {' '.join(self.topics)} --partitions N`."
         )

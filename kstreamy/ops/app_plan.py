@@ -5,10 +5,9 @@ from __future__ import annotations
 from confluent_kafka.admin import AdminClient
 
 from kstreamy.config import AppConfig
-from kstreamy.ops.kafka_io import topic_partitions
 from kstreamy.runtime.clients import create_admin
 from kstreamy.runtime.topic_plan import TopicPlan, plan_topics
-from kstreamy.runtime.topics import require_topics
+from kstreamy.runtime.topics import partition_counts, require_topics
 from kstreamy.topology import Topology
 
 
@@ -18,6 +17,6 @@ def current_plan(
     """Admin client, partition counts of every topic, and the plan for the topology."""
     topology.validate()
     admin = create_admin(config)
-    counts = topic_partitions(admin)
+    counts = partition_counts(admin)
     inputs = require_topics(counts, topology.external_source_topics(), config.bootstrap_servers)
     return admin, counts, plan_topics(topology, inputs)

@@ -16,8 +16,8 @@ from confluent_kafka import KafkaException
 
 from kstreamy.config import AppConfig
 from kstreamy.runtime.clients import create_admin
-from kstreamy.runtime.control import ControlChannel, control_topic, new_request_id
-from kstreamy.runtime.topics import partition_counts
+from kstreamy.runtime.control import ControlChannel, new_request_id
+from kstreamy.runtime.topics import control_topic, partition_counts
 
 IDLE_STATES = {"EMPTY", "DEAD"}
 

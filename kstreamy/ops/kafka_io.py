@@ -27,6 +27,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
 from kstreamy.runtime.clients import admin_settings, create_client
+from kstreamy.runtime.topics import TopicSpec, partition_counts, topic_settings
 
 TIMEOUT_S = 60.0
 ATTEMPT_TIMEOUT_S = 10.0
@@ -168,35 +169,23 @@ def delete_group(admin: AdminClient, group: str) -> None:
         raise KStreamyError(f"cannot delete consumer group {group}: {exc}") from exc
 
 
-def topic_partitions(admin: AdminClient) -> dict[str, int]:
-    try:
-        metadata = admin.list_topics(timeout=15)
-    except KafkaException as exc:
-        raise KStreamyError(f"cannot reach the Kafka cluster: {exc}") from exc
-    return {
-        name: len(t.partitions)
-        for name, t in metadata.topics.items()
-        if t.error is None or t.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART
-    }
-
-
-def recreate_topic(
-    admin: AdminClient, name: str, partitions: int, config: dict[str, str], replication: int = -1
-) -> None:
-    """Delete ``name`` (if it exists) and create it empty with ``partitions``.
+def recreate_topic(admin: AdminClient, spec: TopicSpec, config: AppConfig) -> None:
+    """Delete ``spec.name`` (if it exists) and create it empty as ``spec`` says.
 
     Deletion is asynchronous on Kafka, so creation is retried until the old topic is gone.
     """
-    if name in topic_partitions(admin):
+    name, partitions = spec.name, spec.partitions
+    if name in partition_counts(admin):
         try:
             admin.delete_topics([name], operation_timeout=30)[name].result(TIMEOUT_S)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise KStreamyError(f"cannot delete topic {name}: {exc}") from exc
     deadline = time.monotonic() + TIMEOUT_S
+    settings = topic_settings(config, spec)
     while True:
         try:
-            new = NewTopic(name, partitions, replication, config=config)
+            new = NewTopic(name, partitions, config.replication_factor, config=settings)
             admin.create_topics([new], operation_timeout=30)[name].result(TIMEOUT_S)
             break
         except KafkaException as exc:
@@ -207,23 +196,10 @@ def recreate_topic(
             if not retry or time.monotonic() > deadline:
                 raise KStreamyError(f"cannot re-create topic {name}: {exc}") from exc
             time.sleep(0.2)
-    while topic_partitions(admin).get(name) != partitions:
+    while partition_counts(admin).get(name) != partitions:
         if time.monotonic() > deadline:
             raise KStreamyError(f"topic {name} not visible with {partitions} partitions")
         time.sleep(0.1)
-
-
-def ensure_topic(
-    admin: AdminClient, name: str, partitions: int, config: dict[str, str], replication: int = -1
-) -> None:
-    if name in topic_partitions(admin):
-        return
-    try:
-        new = NewTopic(name, partitions, replication, config=config)
-        admin.create_topics([new], operation_timeout=30)[name].result(TIMEOUT_S)
-    except KafkaException as exc:
-        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise KStreamyError(f"cannot create topic {name}: {exc}") from exc
 
 
 class Writer:

@@ -19,6 +19,7 @@ from kstreamy.ops.rescale import entries_of, regroup
 from kstreamy.ops.reset_plan import ResetPlan
 from kstreamy.runtime.clients import create_admin
 from kstreamy.runtime.reset_marker import ResetMarker, write_marker
+from kstreamy.runtime.topics import TopicSpec
 from kstreamy.savepoint.partitioner import partitioner
 
 FAULT_ENV = "KSTREAMY_FAULT_RESET_KILL_AT"
@@ -41,9 +42,8 @@ def run_reset(plan: ResetPlan, config: AppConfig, progress: Progress | None = No
     progress.begin("deleting the consumer group (its offsets are set again below)")
     delete_group(admin, config.application_id)
     progress.begin("emptying internal topics", len(plan.recreate))
-    replication = config.internal_topic_replication_factor
     for topic, (count, topic_config) in sorted(plan.recreate.items()):
-        recreate_topic(admin, topic, count, topic_config, replication)
+        recreate_topic(admin, TopicSpec(topic, count, topic_config), config)
         progress.advance()
     _fault_point("recreate")
     writer = Writer(config)

@@ -21,29 +21,15 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from kstreamy.config import AppConfig
-from kstreamy.runtime.clients import create_admin
-from kstreamy.runtime.topics import ensure_topic, partition_counts
+from kstreamy.runtime.topics import endpoints_spec, endpoints_topic, ensure_topic
 
 log = logging.getLogger("kstreamy.query")
 
 
-def endpoints_topic(application_id: str) -> str:
-    return f"{application_id}-endpoints"
-
-
 def create_endpoints_topic(config: AppConfig) -> str:
-    name = endpoints_topic(config.application_id)
-    admin = create_admin(config)
-    ensure_topic(
-        admin,
-        partition_counts(admin),
-        name,
-        1,
-        config.internal_topic_replication_factor,
-        {"cleanup.policy": "compact"},
-        exact_partitions=False,
-    )
-    return name
+    spec = endpoints_spec(config.application_id)
+    ensure_topic(config, spec)
+    return spec.name
 
 
 def owner_of(records: dict[str, dict[str, Any]], task: str, exclude: str = "") -> dict | None:

@@ -25,15 +25,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.clients import admin_settings, create_admin, create_client
-from kstreamy.runtime.topics import ensure_topic, partition_counts
-
-RETENTION_MS = 7 * 24 * 3600 * 1000
-TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(RETENTION_MS)}
-
-
-def control_topic(application_id: str) -> str:
-    return f"{application_id}-control"
+from kstreamy.runtime.clients import admin_settings, create_client
+from kstreamy.runtime.topics import control_spec, control_topic, ensure_topic
 
 
 def new_request_id() -> str:
@@ -72,15 +65,7 @@ class ControlChannel:
         )
 
     def ensure_topic(self) -> None:
-        admin = create_admin(self.config)
-        ensure_topic(
-            admin,
-            partition_counts(admin),
-            self.topic,
-            1,
-            self.config.internal_topic_replication_factor,
-            TOPIC_CONFIG,
-        )
+        ensure_topic(self.config, control_spec(self.config.application_id))
 
     def seek(self, offset: int | None) -> None:
         """Read from ``offset`` (None: the beginning) on."""

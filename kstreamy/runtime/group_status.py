@@ -23,11 +23,12 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
-from kstreamy.query.endpoints import endpoints_topic, read_endpoints
+from kstreamy.query.endpoints import read_endpoints
 from kstreamy.runtime.clients import admin_settings
 from kstreamy.runtime.status import read_status, status_path
 from kstreamy.runtime.task import task_id
 from kstreamy.runtime.topic_plan import plan_topics
+from kstreamy.runtime.topics import endpoints_topic
 from kstreamy.topology import Topology
 
 INEXACT_END = (

@@ -22,17 +22,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
 from kstreamy.runtime.clients import admin_settings, create_admin, create_client
-from kstreamy.runtime.topics import partition_counts
+from kstreamy.runtime.topics import ensure_topic, partition_counts, reset_spec, reset_topic
 from kstreamy.state.state_manager import StateManager
 
 log = logging.getLogger("kstreamy.reset")
 
 KEY = b"reset"
-TOPIC_CONFIG = {"cleanup.policy": "compact"}
-
-
-def reset_topic(application_id: str) -> str:
-    return f"{application_id}-reset"
 
 
 @dataclasses.dataclass
@@ -96,6 +91,9 @@ def read_marker(config: AppConfig, timeout: float = 30.0) -> ResetMarker | None:
 
 
 def write_marker(config: AppConfig, marker: ResetMarker) -> None:
+    """Write ``marker``, creating the reset topic first if this is the application's first
+    reset (a reset may run before any instance has started)."""
+    ensure_topic(config, reset_spec(config.application_id))
     producer = create_client(
         Producer, {**admin_settings(config), "enable.idempotence": True}, "producer"
     )

@@ -160,7 +160,7 @@ def failure(sc: Scenario, scale: Scale, result: StepResult) -> None:
         sc.produce(second)
     truth = expected_results(closed_windows(batch, 4), "v1")
     got = out.read_until(len(truth), scale.timeout, "every window", sc.check_alive)
-    owners = sc.owners()
+    owners = sc.wait_owners(lambda o: max(map(len, o.values()), default=0) == 4, scale.timeout)
     sc.say.note(f"owners after: {owners}")
     _exactly_once(result, got, truth)
     result.check(

@@ -192,6 +192,22 @@ class Scenario:
             if local.get("pid") in alive and local.get("state") == "running"
         }
 
+    def wait_owners(
+        self, done: Callable[[dict[str, list[str]]], bool], timeout: float
+    ) -> dict[str, list[str]]:
+        """Poll :meth:`owners` until ``done`` holds or ``timeout`` passes; the last answer.
+
+        Ownership follows the group, not the output: a killed instance's tasks move once the
+        broker notices it is gone (the session timeout), which may be after every result it
+        had already written is visible."""
+        deadline = time.monotonic() + timeout
+        owners = self.owners()
+        while not done(owners) and time.monotonic() < deadline:
+            self.check_alive()
+            time.sleep(0.5)
+            owners = self.owners()
+        return owners
+
     def grow(self, topic: str, partitions: int) -> None:
         self.say.command(f"kafka-topics.sh --alter --topic {topic} --partitions {partitions}")
         if grow_topic(self.world.bootstrap, topic, partitions) == "rebuilt":

@@ -163,7 +163,10 @@ def test_broker_unavailable_for_a_while_loses_and_duplicates_nothing(
     broker, bootstrap, make_topic, unique_name, instances
 ):
     if broker.pid is None:
-        pytest.skip("needs a broker process the suite started (the embedded one)")
+        pytest.skip(
+            "needs the broker's process to freeze it: the embedded one, or an external broker "
+            "on this machine whose pid is in KSTREAMY_BROKER_PID"
+        )
     app = _EosApp(bootstrap, make_topic, unique_name, instances)
     instance = app.start("a")
     wait_until(lambda: len(instance.partitions()) == 4, 90, what="instance owns all tasks")

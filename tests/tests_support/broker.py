@@ -19,7 +19,10 @@ class BrokerHandle:
 def start_test_broker() -> BrokerHandle:
     external = os.environ.get("KSTREAMY_BOOTSTRAP")
     if external:
-        return BrokerHandle(external, "kafka", lambda: None)
+        # The broker's pid, if given, lets the outage tests freeze it (SIGSTOP) as they do the
+        # embedded one; it must be a process on this machine.
+        pid = os.environ.get("KSTREAMY_BROKER_PID")
+        return BrokerHandle(external, "kafka", lambda: None, int(pid) if pid else None)
     if os.environ.get("KSTREAMY_TEST_BROKER") == "testcontainers":
         from testcontainers.kafka import KafkaContainer
 

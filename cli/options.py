@@ -67,8 +67,10 @@ Sets = Annotated[
     typer.Option(
         "--set",
         metavar="KEY=VALUE",
-        help="Any App setting, e.g. --set on_deserialization_error=skip; repeatable. "
-        "Overrides KSTREAMY_<SETTING> environment variables, which override the code",
+        help="Any App setting or librdkafka property, e.g. --set on_deserialization_error=skip "
+        "or --set security_protocol=SASL_SSL; repeatable. Overrides KSTREAMY_<SETTING> "
+        "environment variables, which override the code (give secrets such as "
+        "KSTREAMY_SASL_PASSWORD in the environment: a command line is visible to others)",
         show_default=False,
     ),
 ]

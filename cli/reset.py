@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from kstreamy.errors import KStreamyError
+from kstreamy_cli.options import Sets
 from kstreamy_cli.progress import RichProgress, console
 from kstreamy_cli.savepoint_options import AppSpec, Bootstrap, fail, load
 
@@ -50,6 +51,7 @@ def reset(
         ),
     ] = None,
     bootstrap_servers: Bootstrap = None,
+    sets: Sets = None,
 ) -> None:
     """Reset the application, with no instance running, to start again from a known point.
 
@@ -63,7 +65,7 @@ def reset(
     from kstreamy.ops.reset_plan import plan_reset
     from kstreamy.ops.reset_run import run_reset
 
-    app = load(app_spec, bootstrap_servers)
+    app = load(app_spec, bootstrap_servers, sets)
     time_ms = parse_time(to_datetime) if to_datetime else None
     if to_savepoint:
         target = f"savepoint {to_savepoint}"

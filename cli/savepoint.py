@@ -9,6 +9,7 @@ import typer
 
 from kstreamy.errors import KStreamyError
 from kstreamy_cli.loading import load_app
+from kstreamy_cli.options import Sets
 from kstreamy_cli.progress import RichProgress, out
 from kstreamy_cli.savepoint_options import AppSpec, Bootstrap, SavepointPath, fail, load
 from kstreamy_cli.savepoint_state import export, query
@@ -33,6 +34,7 @@ def create(
         str, typer.Option(help="How the input topics' producers partition: murmur2 or crc32")
     ] = "murmur2",
     bootstrap_servers: Bootstrap = None,
+    sets: Sets = None,
 ) -> None:
     """Take a savepoint of the application and print its path.
 
@@ -43,7 +45,7 @@ def create(
     """
     from kstreamy.ops.create import create_savepoint
 
-    app = load(app_spec, bootstrap_servers)
+    app = load(app_spec, bootstrap_servers, sets)
     try:
         with RichProgress() as progress:
             location = create_savepoint(

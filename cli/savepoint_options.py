@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from kstreamy import App
 from kstreamy_cli.loading import load_app
+from kstreamy_cli.options import overrides
 from kstreamy_cli.progress import console
 
 AppSpec = Annotated[str, typer.Argument(help="The application, as package.module:attribute")]
@@ -24,8 +25,7 @@ def fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-def load(app_spec: str, bootstrap_servers: str | None = None) -> App:
-    app = load_app(app_spec)
-    if bootstrap_servers:
-        app.config.bootstrap_servers = bootstrap_servers
-    return app
+def load(app_spec: str, bootstrap_servers: str | None = None, sets: list[str] | None = None) -> App:
+    """The application, with ``--set`` and ``--bootstrap-servers`` over its code and the
+    environment (validated like code; the security settings reach every client)."""
+    return load_app(app_spec, overrides(sets, None, bootstrap_servers))

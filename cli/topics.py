@@ -21,12 +21,12 @@ from kstreamy.config_sources import parse_assignments
 from kstreamy.errors import KStreamyError
 from kstreamy.runtime.clients import (
     StartupAdmin,
+    common_settings,
     create_admin,
-    logging_settings,
     wait_for_cluster,
 )
 from kstreamy_cli.loading import load_app
-from kstreamy_cli.options import CONTEXT, Bootstrap, Command, fail
+from kstreamy_cli.options import CONTEXT, Bootstrap, Command, Sets, fail, overrides
 from kstreamy_cli.text_records import from_text, split_line, to_text, topic_serdes
 
 topics_cli = typer.Typer(
@@ -53,12 +53,18 @@ Separator = Annotated[
 ]
 
 
-def _config(app_spec: str | None, bootstrap: str | None) -> tuple[AppConfig, App | None]:
+def _config(
+    app_spec: str | None, bootstrap: str | None, sets: list[str] | None
+) -> tuple[AppConfig, App | None]:
     """The settings to connect with: the app's when given (code, environment), else the
-    defaults and environment; ``--bootstrap-servers`` over both."""
+    defaults and environment (``KSTREAMY_BOOTSTRAP_SERVERS``, ``KSTREAMY_SASL_PASSWORD``, ...);
+    ``--set`` and ``--bootstrap-servers`` over both."""
     app = load_app(app_spec) if app_spec else None
+    texts = overrides(sets)
     try:
         config = app.config if app else AppConfig.build("kstreamy-cli")
+        if texts:
+            config = config.with_overrides(texts)
         if bootstrap:
             config = config.with_overrides({"bootstrap_servers": bootstrap}, "--bootstrap-servers")
     except KStreamyError as exc:
@@ -67,17 +73,16 @@ def _config(app_spec: str | None, bootstrap: str | None) -> tuple[AppConfig, App
 
 
 def _client_settings(config: AppConfig) -> dict[str, object]:
-    return {
-        "bootstrap.servers": config.bootstrap_servers,
-        **logging_settings(),
-        **config.kafka_config,
-    }
+    try:
+        return common_settings(config)
+    except KStreamyError as exc:
+        fail(exc)
 
 
 def _connect(config: AppConfig) -> tuple[StartupAdmin, dict[str, Any]]:
     """An admin client and the topics, or one clear error if no broker answers."""
-    admin = create_admin(config)
     try:
+        admin = create_admin(config)
         return admin, wait_for_cluster(admin).topics
     except KStreamyError as exc:
         fail(exc)
@@ -103,9 +108,10 @@ def create(
     ] = -1,
     bootstrap_servers: Bootstrap = None,
     app_spec: AppOption = None,
+    sets: Sets = None,
 ) -> None:
     """Create topics (an existing topic is left as it is, with a note)."""
-    settings, _ = _config(app_spec, bootstrap_servers)
+    settings, _ = _config(app_spec, bootstrap_servers, sets)
     try:
         topic_config = parse_assignments(config or [])
     except ValueError as exc:
@@ -139,9 +145,10 @@ def list_topics(
     bootstrap_servers: Bootstrap = None,
     app_spec: AppOption = None,
     internal: Annotated[bool, typer.Option("--all", help="Also the broker's own topics")] = False,
+    sets: Sets = None,
 ) -> None:
     """Print each topic with its partition count."""
-    settings, _ = _config(app_spec, bootstrap_servers)
+    settings, _ = _config(app_spec, bootstrap_servers, sets)
     for name, meta in sorted(_connect(settings)[1].items()):
         if internal or not name.startswith("__"):
             typer.echo(f"{name}\t{len(meta.partitions)}")
@@ -153,6 +160,7 @@ def produce(
     app_spec: AppOption = None,
     separator: Separator = "\t",
     bootstrap_servers: Bootstrap = None,
+    sets: Sets = None,
 ) -> None:
     """Produce one record per line of stdin: KEY<TAB>VALUE, or VALUE alone (no key).
 
@@ -161,7 +169,7 @@ def produce(
     key and value are written as UTF-8. Records are partitioned by key like Kafka's Java
     clients and kstreamy.
     """
-    settings, app = _config(app_spec, bootstrap_servers)
+    settings, app = _config(app_spec, bootstrap_servers, sets)
     _, existing = _connect(settings)
     if topic not in existing:
         fail(
@@ -229,13 +237,14 @@ def tail(
     ] = None,
     separator: Separator = "\t",
     bootstrap_servers: Bootstrap = None,
+    sets: Sets = None,
 ) -> None:
     """Print a topic's records from the beginning, one KEY<TAB>VALUE line each.
 
     With --app, keys and values are decoded with the serdes the application uses for the
     topic (JSON is printed as JSON). Stops at the end of the topic unless --follow.
     """
-    settings, app = _config(app_spec, bootstrap_servers)
+    settings, app = _config(app_spec, bootstrap_servers, sets)
     _, existing = _connect(settings)
     if topic not in existing:
         fail(KStreamyError(f"topic {topic} does not exist"))

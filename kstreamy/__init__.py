@@ -4,6 +4,7 @@ from kstreamy.app import App
 from kstreamy.config import AppConfig
 from kstreamy.dsl import BranchedStream, GroupedStream, Stream, Table
 from kstreamy.errors import (
+    AuthenticationError,
     ConfigError,
     DeliveryError,
     KStreamyError,
@@ -38,6 +39,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "App",
     "AppConfig",
+    "AuthenticationError",
     "AvroRegistrySerde",
     "AvroSerde",
     "BranchedStream",

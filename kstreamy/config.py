@@ -5,6 +5,12 @@ Keys are snake_case kstreamy settings. Any key containing a dot is a librdkafka 
 security settings of an existing Kafka setup can be used unchanged. Per-client librdkafka
 properties go in ``consumer_config`` / ``producer_config`` / ``admin_config``.
 
+The common security properties are also settings of their own (``security_protocol``,
+``sasl_mechanism``, ``sasl_username``, ``sasl_password``, ``ssl_*``; see
+:data:`SECURITY_SETTINGS`): given either way, they are checked together before anything
+connects (credentials that would never be sent, a missing mechanism), they reach every client
+through ``kafka_config``, and secrets are masked wherever a config is shown.
+
 Settings given in code can be overridden without touching the code: ``KSTREAMY_<SETTING>``
 environment variables override code, and ``kstreamy run --set key=value`` overrides both (see
 :mod:`kstreamy.config_sources`).
@@ -32,6 +38,38 @@ ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 ErrorPolicy = Literal["fail", "skip", "dead_letter"]
 OffsetReset = Literal["earliest", "latest"]
 LogFormat = Literal["text", "json"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"]
+
+SECURITY_SETTINGS = {
+    "security_protocol": "security.protocol",
+    "sasl_mechanism": "sasl.mechanism",
+    "sasl_username": "sasl.username",
+    "sasl_password": "sasl.password",
+    "ssl_ca_location": "ssl.ca.location",
+    "ssl_certificate_location": "ssl.certificate.location",
+    "ssl_key_location": "ssl.key.location",
+    "ssl_key_password": "ssl.key.password",
+}
+"""kstreamy setting -> the librdkafka property it sets on every client. The property's own
+name (``"sasl.password"``, ``KSTREAMY_KAFKA_SASL_PASSWORD``) sets the same setting."""
+_SECURITY_ALIASES = {prop: setting for setting, prop in SECURITY_SETTINGS.items()}
+_UPPER_CASE = ("security_protocol", "sasl_mechanism")
+_CREDENTIAL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+MASK = "***"
+
+
+def is_secret(key: str) -> bool:
+    """Whether a setting or librdkafka property holds a secret (masked wherever shown)."""
+    name = key.lower().replace("_", ".")
+    if name.endswith(".location"):
+        return False
+    return any(word in name for word in ("password", "secret", "token", "key", "credential"))
+
+
+def masked(key: str, value: Any) -> Any:
+    return MASK if value is not None and is_secret(key) else value
+
 
 _APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
@@ -72,6 +110,14 @@ class AppConfig:
     query_port: int | None = None
     query_host: str = "127.0.0.1"
     log_format: LogFormat = "text"
+    security_protocol: SecurityProtocol | None = None
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: str | None = None
     consumer_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     producer_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     admin_config: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -115,7 +161,7 @@ class AppConfig:
         """A new config with settings given as text (``kstreamy run --set key=value``) over
         everything else, parsed to each setting's type and validated like code."""
         values, problems = settings_from_text(
-            texts, _annotations(), lambda key: f"{source} {key}={texts[key]}"
+            texts, _annotations(), lambda key: f"{source} {key}={masked(key, texts[key])}"
         )
         labels = {key: source for key in values}
         return self._merge(
@@ -136,10 +182,20 @@ class AppConfig:
         problems: list[str] = []
         for values, labels, layer_problems in layers:
             problems.extend(layer_problems)
-            for key, value in values.items():
+            in_layer: dict[str, str] = {}
+            for given_key, value in values.items():
+                key = _SECURITY_ALIASES.get(given_key, given_key)
+                if key in _UPPER_CASE and isinstance(value, str):
+                    value = value.upper()
+                if key in in_layer and given.get(key) != value:
+                    problems.append(
+                        f"{key} is given twice, as {in_layer[key]} and {given_key}, "
+                        "with different values"
+                    )
+                in_layer[key] = given_key
                 if "." in key or key in annotations:
                     given[key] = value
-                    sources[key] = labels[key]
+                    sources[key] = labels[given_key]
                 else:
                     close = suggest(key, annotations)
                     hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -158,11 +214,77 @@ class AppConfig:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         config = cls(application_id=application_id, **known)
         passthrough = {k: v for k, v in given.items() if "." in k}
-        config.kafka_config = {**config.kafka_config, **passthrough}
+        security = {
+            prop: getattr(config, setting)
+            for setting, prop in SECURITY_SETTINGS.items()
+            if getattr(config, setting) is not None
+        }
+        config.kafka_config = {**config.kafka_config, **passthrough, **security}
         config.setting_sources = sources
         config._given = given
         config._check_ranges()
         return config
+
+    def check_security(self) -> None:
+        """Security properties that cannot work together: a ConfigError before anything
+        connects (the settings of every client kstreamy makes come from
+        :mod:`kstreamy.runtime.clients`, which calls this). Not checked when the App is built:
+        an operator may give the password in the environment and the protocol with ``--set``.
+
+        librdkafka sends SASL credentials only with a SASL_* ``security.protocol``, and without
+        ``sasl.mechanism`` it uses GSSAPI (Kerberos), which takes no password: both would end
+        in a broker refusing the connection, far from the cause.
+        """
+        effective = self.kafka_config
+        protocol = str(effective.get("security.protocol", "PLAINTEXT")).upper()
+        mechanism = effective.get("sasl.mechanism")
+        mechanism = str(mechanism).upper() if mechanism is not None else None
+        problems = []
+
+        def name(setting: str) -> str:
+            where = self.setting_sources.get(setting)
+            return setting if where in (None, "code") else f"{setting} (from {where})"
+
+        if not protocol.startswith("SASL_"):
+            given = [
+                s
+                for s in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if effective.get(SECURITY_SETTINGS[s]) is not None
+            ]
+            if given:
+                problems.append(
+                    f"{', '.join(map(name, given))} set, but security_protocol is {protocol}, "
+                    "which sends no SASL credentials: set security_protocol to SASL_SSL (or "
+                    "SASL_PLAINTEXT for a listener without TLS)"
+                )
+        else:
+            credentials = [
+                s
+                for s in ("sasl_username", "sasl_password")
+                if effective.get(SECURITY_SETTINGS[s]) is not None
+            ]
+            if mechanism is None and credentials:
+                problems.append(
+                    f"{name('security_protocol')} is {protocol} with {' and '.join(credentials)} "
+                    "but no sasl_mechanism: set it to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 "
+                    "(librdkafka's default, GSSAPI, is Kerberos and takes no password)"
+                )
+            if mechanism in _CREDENTIAL_MECHANISMS and len(credentials) < 2:
+                missing = {"sasl_username", "sasl_password"} - set(credentials)
+                problems.append(f"sasl_mechanism {mechanism} needs {' and '.join(sorted(missing))}")
+        if not protocol.endswith("SSL"):
+            given = [
+                s
+                for s in SECURITY_SETTINGS
+                if s.startswith("ssl_") and effective.get(SECURITY_SETTINGS[s]) is not None
+            ]
+            if given:
+                problems.append(
+                    f"{', '.join(map(name, given))} set, but security_protocol is {protocol}, "
+                    "which does not use TLS: set security_protocol to SSL or SASL_SSL"
+                )
+        if problems:
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
 
     def _check_ranges(self) -> None:
         problems = []
@@ -242,13 +364,14 @@ class AppConfig:
 
     def redacted(self) -> dict[str, Any]:
         """Settings for logs and ``describe``: secrets masked."""
-        out = dataclasses.asdict(self)
+        out = {key: masked(key, value) for key, value in dataclasses.asdict(self).items()}
         for section in ("consumer_config", "producer_config", "admin_config", "kafka_config"):
-            out[section] = {
-                k: ("***" if any(s in k for s in ("password", "secret", "key")) else v)
-                for k, v in out[section].items()
-            }
+            out[section] = {k: masked(k, v) for k, v in out[section].items()}
         return out
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={value!r}" for key, value in self.redacted().items())
+        return f"AppConfig({shown})"
 
 
 def _annotations() -> dict[str, str]:
@@ -272,16 +395,18 @@ def _where(source: str, problem: str) -> str:
 def _check_type(key: str, value: Any, annotation: str) -> list[str]:
     expected = _annotation_types(annotation)
     allowed_literals = _literal_values(annotation)
+    shown = repr(masked(key, value))
     if allowed_literals is not None:
         if value not in allowed_literals:
-            return [f"{key} must be one of {', '.join(map(repr, allowed_literals))}, got {value!r}"]
+            choices = ", ".join(repr(v) for v in allowed_literals if v is not None)
+            return [f"{key} must be one of {choices}, got {shown}"]
         return []
     if value is None and type(None) in expected:
         return []
     if isinstance(value, bool) and bool not in expected:
-        return [f"{key} must be {_type_names(expected)}, got bool {value!r}"]
+        return [f"{key} must be {_type_names(expected)}, got bool {shown}"]
     if not isinstance(value, tuple(t for t in expected if t is not type(None))):
-        return [f"{key} must be {_type_names(expected)}, got {type(value).__name__} {value!r}"]
+        return [f"{key} must be {_type_names(expected)}, got {type(value).__name__} {shown}"]
     return []
 
 
@@ -290,13 +415,19 @@ _LITERALS = {
     "ErrorPolicy": ErrorPolicy,
     "OffsetReset": OffsetReset,
     "LogFormat": LogFormat,
+    "SecurityProtocol": SecurityProtocol,
+    "SaslMechanism": SaslMechanism,
 }
 _SIMPLE = {"int": int, "str": str, "None": type(None), "bool": bool, "Path": Path}
 
 
 def _literal_values(annotation: str) -> tuple[Any, ...] | None:
-    literal = _LITERALS.get(annotation.strip())
-    return get_args(literal) if literal is not None else None
+    """The allowed values of a Literal setting (with None when it is optional), else None."""
+    parts = [part.strip() for part in annotation.split("|")]
+    literal = _LITERALS.get(parts[0])
+    if literal is None:
+        return None
+    return get_args(literal) + ((None,) if "None" in parts[1:] else ())
 
 
 def _annotation_types(annotation: str) -> tuple[type, ...]:

@@ -49,6 +49,22 @@ class BrokerUnreachableError(KStreamyError):
         )
 
 
+class AuthenticationError(KStreamyError):
+    """A broker refused the client: wrong SASL credentials or mechanism, or a failed TLS
+    handshake. Raised at start-up, at once (retrying cannot help)."""
+
+    def __init__(self, bootstrap: str, identity: list[str], cause: str) -> None:
+        self.bootstrap = bootstrap
+        self.cause = cause
+        who = f" ({', '.join(identity)})" if identity else ""
+        super().__init__(
+            f"authentication with Kafka at {bootstrap} failed{who}: {cause}. Check the "
+            "security settings: security_protocol, sasl_mechanism, sasl_username and "
+            "sasl_password (or ssl_* for TLS), given in App(...), as KSTREAMY_<SETTING> "
+            "environment variables (KSTREAMY_SASL_PASSWORD=...) or with --set KEY=VALUE"
+        )
+
+
 class SerdeError(KStreamyError):
     """A value could not be (de)serialized; the serde says what was wrong with it."""
 

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
+from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
 from kstreamy.runtime.clients import logging_settings
 from kstreamy.testing.growth import grow_topic
@@ -82,7 +83,9 @@ class Scenario:
     def create_topics(self, readings_partitions: int, clocks: tuple[str, ...] = ("event",)) -> None:
         outputs = {demo_app.topics(self.namespace, c)["minutes"]: 4 for c in clocks}
         create_topics(
-            self.world.bootstrap, {self.topics["readings"]: readings_partitions, **outputs}
+            self.world.bootstrap,
+            {self.topics["readings"]: readings_partitions, **outputs},
+            settings=self.world.settings,
         )
 
     def start(self, count: int, version: str = "v1", clock: str = "event") -> list[Instance]:
@@ -210,7 +213,10 @@ class Scenario:
 
     def grow(self, topic: str, partitions: int) -> None:
         self.say.command(f"kafka-topics.sh --alter --topic {topic} --partitions {partitions}")
-        if grow_topic(self.world.bootstrap, topic, partitions) == "rebuilt":
+        if (
+            grow_topic(self.world.bootstrap, topic, partitions, settings=self.world.settings)
+            == "rebuilt"
+        ):
             self.say.note(
                 "the embedded broker cannot add partitions (no CreatePartitions), so the topic "
                 "was rebuilt with every record at its old partition and offset"
@@ -229,6 +235,7 @@ class Scenario:
                 "bootstrap.servers": self.world.bootstrap,
                 "group.id": self.app_id,
                 **logging_settings(),
+                **self.world.settings,
             }
         )
         wanted = [TopicPartition(self.topics["readings"], p) for p in last]
@@ -268,6 +275,7 @@ class OutputReader:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 **logging_settings(),
+                **world.settings,
             }
         )
         metadata = self._consumer.list_topics(topic, timeout=10).topics[topic]
@@ -308,6 +316,9 @@ class World:
         self.bootstrap = bootstrap
         self.workdir = workdir
         self.embedded = embedded
+        self.settings: dict[str, Any] = {} if embedded else AppConfig.build("demo").kafka_config
+        """librdkafka properties for the demo's own clients: on a cluster of the user's, its
+        security settings from the environment, as the instances and commands get them."""
 
     def scenario(self, step: int, say: Narrator) -> Scenario:
         return Scenario(self, step, say)
@@ -319,6 +330,7 @@ class World:
                 "partitioner": "murmur2_random",  # as Kafka's Java clients and kstreamy
                 "linger.ms": 5,
                 **logging_settings(),
+                **self.settings,
             }
         )
         last: dict[int, int] = {}

@@ -60,6 +60,7 @@ class Liveness:
 def group_state(config: AppConfig) -> tuple[str, list[str]]:
     """The group's state name and its members (``client_id@host``) as the broker reports."""
     admin = create_admin(config)
+    partition_counts(admin)  # a clear error, and soon, if the cluster cannot be reached
     group = config.application_id
     try:
         found = admin.describe_consumer_groups([group], request_timeout=15)[group].result(30)

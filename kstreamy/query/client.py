@@ -41,7 +41,8 @@ class Client:
 
     ``Client("http://host:8080")`` (or a list of endpoints) talks to those instances;
     ``Client(bootstrap_servers="kafka:9092", application_id="word-count")`` finds them in the
-    application's endpoints topic.
+    application's endpoints topic; on a cluster with security settings, give them as
+    ``kafka_config`` (librdkafka properties, e.g. ``app.config.kafka_config``).
     """
 
     def __init__(
@@ -52,12 +53,14 @@ class Client:
         application_id: str | None = None,
         timeout: float = 10.0,
         max_redirects: int = 3,
+        kafka_config: dict[str, Any] | None = None,
     ) -> None:
         if endpoints is None and not (bootstrap_servers and application_id):
             raise KStreamyError("Client needs endpoints, or bootstrap_servers and application_id")
         self._given = [endpoints] if isinstance(endpoints, str) else list(endpoints or [])
         self._bootstrap = bootstrap_servers
         self._application_id = application_id
+        self._kafka_config = dict(kafka_config or {})
         self.timeout = timeout
         self.max_redirects = max_redirects
         self.redirects_followed = 0
@@ -72,7 +75,9 @@ class Client:
             return [e.rstrip("/") for e in self._given]
         if self._discovered is None or refresh:
             assert self._bootstrap and self._application_id
-            records = read_endpoints(self._bootstrap, self._application_id, self.timeout)
+            records = read_endpoints(
+                self._bootstrap, self._application_id, self.timeout, **self._kafka_config
+            )
             urls = sorted({r["url"] for r in records.values() if r.get("url")})
             if not urls:
                 raise QueryError(

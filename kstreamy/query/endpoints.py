@@ -21,6 +21,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from kstreamy.config import AppConfig
+from kstreamy.runtime.clients import common_settings
 from kstreamy.runtime.topics import endpoints_spec, endpoints_topic, ensure_topic
 
 log = logging.getLogger("kstreamy.query")
@@ -50,14 +51,7 @@ class EndpointPublisher:
     def __init__(self, config: AppConfig, instance_id: str) -> None:
         self.topic = endpoints_topic(config.application_id)
         self.instance_id = instance_id
-        self._producer = Producer(
-            {
-                "bootstrap.servers": config.bootstrap_servers,
-                **config.kafka_config,
-                "linger.ms": 0,
-                "acks": "all",
-            }
-        )
+        self._producer = Producer({**common_settings(config), "linger.ms": 0, "acks": "all"})
         self._latest: bytes | None = None
         self._failed = False
         self._lock = threading.Lock()

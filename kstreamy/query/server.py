@@ -29,6 +29,7 @@ from kstreamy.config import AppConfig
 from kstreamy.errors import ConfigError
 from kstreamy.query.endpoints import EndpointPublisher, EndpointReader, create_endpoints_topic
 from kstreamy.query.service import Answer, QueryService
+from kstreamy.runtime.clients import common_settings
 from kstreamy.runtime.local_stores import LocalStores
 from kstreamy.runtime.task_manager import TaskManager
 
@@ -49,9 +50,7 @@ class QueryServer:
         self.url = f"http://{advertised_host(config.query_host)}:{config.query_port}"
         topic = create_endpoints_topic(config)
         self.publisher = EndpointPublisher(config, instance_id)
-        self.reader = EndpointReader(
-            {"bootstrap.servers": config.bootstrap_servers, **config.kafka_config}, topic
-        )
+        self.reader = EndpointReader(common_settings(config), topic)
         self._records: dict[str, dict[str, Any]] = {}
         self.service = QueryService(LocalStores(tasks), instance_id, lambda: self._records)
         self._stopped = threading.Event()

@@ -1,7 +1,9 @@
 """librdkafka client settings derived from the application config, and the start-up check.
 
 Kept in one place so the consumer, producer and admin client agree on the group id, security
-settings, logging and the timeouts the runtime relies on.
+settings, logging and the timeouts the runtime relies on. Every Kafka client kstreamy makes
+(instances, the savepoint and reset tools, the command line) starts from one of the
+``*_settings`` functions here, so the security settings (``kafka_config``) reach all of them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from kstreamy.config import AppConfig
-from kstreamy.errors import BrokerUnreachableError, ConfigError
+from kstreamy.errors import AuthenticationError, BrokerUnreachableError, ConfigError
 from kstreamy.runtime.kafka_log import KafkaLog
 
 log = logging.getLogger("kstreamy.clients")
@@ -39,7 +41,19 @@ def logging_settings() -> dict[str, Any]:
     return {"logger": _kafka_log, "log.connection.close": False}
 
 
+def common_settings(config: AppConfig) -> dict[str, Any]:
+    """What every client gets: the brokers, logging, and the librdkafka properties given for
+    all clients (``kafka_config``: security settings among them), checked together first."""
+    config.check_security()
+    return {
+        "bootstrap.servers": config.bootstrap_servers,
+        **logging_settings(),
+        **config.kafka_config,
+    }
+
+
 def consumer_settings(config: AppConfig) -> dict[str, Any]:
+    config.check_security()
     settings: dict[str, Any] = {
         "bootstrap.servers": config.bootstrap_servers,
         "group.id": config.application_id,
@@ -64,6 +78,7 @@ def consumer_settings(config: AppConfig) -> dict[str, Any]:
 
 
 def producer_settings(config: AppConfig) -> dict[str, Any]:
+    config.check_security()
     settings: dict[str, Any] = {
         "bootstrap.servers": config.bootstrap_servers,
         "client.id": f"{config.application_id}-producer",
@@ -81,8 +96,7 @@ def producer_settings(config: AppConfig) -> dict[str, Any]:
 
 
 def admin_settings(config: AppConfig) -> dict[str, Any]:
-    settings = {"bootstrap.servers": config.bootstrap_servers, **logging_settings()}
-    return {**settings, **config.kafka_config, **config.admin_config}
+    return {**common_settings(config), **config.admin_config}
 
 
 def create_client(factory: Any, settings: dict[str, Any], role: str) -> Any:
@@ -100,12 +114,17 @@ class StartupAdmin(AdminClient):
 
     def __init__(self, settings: dict[str, Any], config: AppConfig | None) -> None:
         self.config = config
+        self.settings = settings
         self.bootstrap_servers = str(settings.get("bootstrap.servers", ""))
         self.last_error: str | None = None
+        self.refused: str | None = None
+        """The broker's own words when it refused the credentials or the TLS handshake."""
         self.all_down_since: float | None = None
         super().__init__({**settings, "error_cb": self._on_error})
 
     def _on_error(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL):
+            self.refused = error.str()
         down = error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE)
         if down and self.all_down_since is None:
             self.all_down_since = time.monotonic()
@@ -124,6 +143,9 @@ def wait_for_cluster(admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S) ->
 
     Gives up ``REFUSED_TIMEOUT_S`` after every broker refused the connection (or its name did
     not resolve), and after ``timeout`` in any case (a broker that does not answer at all).
+    A broker that refuses the credentials (SASL) or the TLS handshake gives an
+    AuthenticationError at once: librdkafka would retry for ever, and the answer will not
+    change.
     This is the first thing an instance learns about its cluster, so it is also where the
     embedded broker is recognised and the config given its group timeouts (before any
     consumer is built from it).
@@ -139,6 +161,8 @@ def wait_for_cluster(admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S) ->
             _tune_for_embedded(admin, metadata)
             return metadata
         admin.poll(0)  # serves error_cb and the log lines
+        if admin.refused is not None:
+            raise authentication_error(admin)
         now = time.monotonic()
         refused_long = admin.all_down_since is not None and (
             now - admin.all_down_since >= REFUSED_TIMEOUT_S
@@ -148,6 +172,34 @@ def wait_for_cluster(admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S) ->
             source = config.source_of("bootstrap_servers") if config else "default"
             cause = admin.last_error or "no answer"
             raise BrokerUnreachableError(admin.bootstrap_servers, source, now - started, cause)
+
+
+def authentication_error(admin: StartupAdmin) -> AuthenticationError:
+    """The error for a broker that refused the client: who it tried to be, and where each of
+    the settings involved came from (never the password itself)."""
+    config = admin.config
+    settings = admin.settings
+
+    def described(setting: str, prop: str) -> str | None:
+        value = settings.get(prop)
+        if value is None:
+            return None
+        shown = "set" if "password" in prop else str(value)
+        source = config.source_of(setting) if config is not None else "default"
+        origin = "" if source in ("default", "code") else f" from {source}"
+        return f"{setting} {shown}{origin}"
+
+    identity = [
+        d
+        for d in (
+            described("security_protocol", "security.protocol"),
+            described("sasl_mechanism", "sasl.mechanism"),
+            described("sasl_username", "sasl.username"),
+            described("sasl_password", "sasl.password"),
+        )
+        if d is not None
+    ]
+    return AuthenticationError(admin.bootstrap_servers, identity, admin.refused or "refused")
 
 
 def _tune_for_embedded(admin: StartupAdmin, metadata: ClusterMetadata) -> None:

@@ -19,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import OffsetSpec
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
 from kstreamy.query.endpoints import read_endpoints
-from kstreamy.runtime.clients import admin_settings
+from kstreamy.runtime.clients import (
+    StartupAdmin,
+    admin_settings,
+    common_settings,
+    create_client,
+    wait_for_cluster,
+)
 from kstreamy.runtime.status import read_status, status_path
 from kstreamy.runtime.task import task_id
 from kstreamy.runtime.topic_plan import plan_topics
@@ -80,8 +86,9 @@ def group_status(
 def _from_broker(
     view: dict[str, Any], config: AppConfig, topology: Topology, timeout: float
 ) -> None:
-    admin = AdminClient({**admin_settings(config), "socket.timeout.ms": int(timeout * 1000)})
-    metadata = admin.list_topics(timeout=timeout).topics
+    settings = {**admin_settings(config), "socket.timeout.ms": int(timeout * 1000)}
+    admin = create_client(lambda s: StartupAdmin(s, config), settings, "admin client")
+    metadata = wait_for_cluster(admin, timeout).topics
     counts = {name: len(t.partitions) for name, t in metadata.items() if t.error is None}
     plan = plan_topics(topology, {t: counts.get(t, 0) for t in topology.external_source_topics()})
     sub_of_topic = {t: sub.id for sub in topology.subtopologies() for t in sub.source_topics}
@@ -115,7 +122,7 @@ def _from_broker(
 
     if endpoints_topic(group_id) in counts:
         view["endpoints"] = read_endpoints(
-            config.bootstrap_servers, group_id, timeout, **config.kafka_config
+            config.bootstrap_servers, group_id, timeout, **common_settings(config)
         )
 
     offsets = admin.list_consumer_group_offsets(

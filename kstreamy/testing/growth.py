@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewPartitions
@@ -18,29 +19,43 @@ from kstreamy.runtime.clients import logging_settings
 from kstreamy.testing.topics import create_topics, partitions_of, read_all
 
 
-def grow_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30.0) -> str:
-    """Give ``topic`` ``partitions`` partitions; returns how: "create_partitions" or "rebuilt"."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, **logging_settings()})
+def grow_topic(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    timeout: float = 30.0,
+    settings: dict[str, Any] | None = None,
+) -> str:
+    """Give ``topic`` ``partitions`` partitions; returns how: "create_partitions" or "rebuilt".
+    ``settings``: librdkafka properties for the clients (a secured cluster's)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, **logging_settings(), **(settings or {})})
     try:
         admin.create_partitions([NewPartitions(topic, partitions)])[topic].result(timeout)
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError._UNSUPPORTED_FEATURE:
             raise
-        _rebuild(admin, bootstrap, topic, partitions, timeout)
+        _rebuild(admin, bootstrap, topic, partitions, timeout, settings or {})
         return "rebuilt"
     _wait_for(
-        lambda: len(partitions_of(bootstrap, topic)) == partitions, timeout, f"{topic} to grow"
+        lambda: len(partitions_of(bootstrap, topic, settings)) == partitions,
+        timeout,
+        f"{topic} to grow",
     )
     return "create_partitions"
 
 
 def _rebuild(
-    admin: AdminClient, bootstrap: str, topic: str, partitions: int, timeout: float
+    admin: AdminClient,
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    timeout: float,
+    settings: dict[str, Any],
 ) -> None:
     def snapshot() -> list[tuple[int, int, bytes | None, bytes | None, int]]:
         return sorted(
             (r.partition(), r.offset(), r.key(), r.value(), r.timestamp()[1])
-            for r in read_all(bootstrap, topic, timeout)
+            for r in read_all(bootstrap, topic, timeout, settings)
         )
 
     before = snapshot()
@@ -53,9 +68,14 @@ def _rebuild(
             )
     admin.delete_topics([topic], operation_timeout=timeout)[topic].result(timeout)
     _wait_for(lambda: topic not in admin.list_topics(timeout=10).topics, timeout, f"{topic} to go")
-    create_topics(bootstrap, {topic: partitions})
+    create_topics(bootstrap, {topic: partitions}, settings=settings)
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "enable.idempotence": True, **logging_settings()}
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            **logging_settings(),
+            **settings,
+        }
     )
     for partition, _, key, value, timestamp in before:
         producer.produce(topic, value, key, partition=partition, timestamp=timestamp)

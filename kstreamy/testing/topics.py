@@ -1,7 +1,8 @@
 """Small topic utilities for tests, demos and benchmarks: create, produce, read back.
 
 Readers assign partitions directly instead of joining a consumer group: that starts at once and
-leaves no group behind on the broker.
+leaves no group behind on the broker. ``settings`` are librdkafka properties for every client
+made here (the security settings of a secured cluster, ``config.kafka_config``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,18 @@ from kstreamy.errors import KStreamyError
 from kstreamy.runtime.clients import logging_settings
 
 
+def _client(bootstrap: str, settings: dict[str, Any] | None) -> dict[str, Any]:
+    return {"bootstrap.servers": bootstrap, **logging_settings(), **(settings or {})}
+
+
 def create_topics(
-    bootstrap: str, topics: dict[str, int], config: dict[str, str] | None = None
+    bootstrap: str,
+    topics: dict[str, int],
+    config: dict[str, str] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Create topics (name -> partitions) and wait until their metadata is visible."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, **logging_settings()})
+    admin = AdminClient(_client(bootstrap, settings))
     futures = admin.create_topics(
         [NewTopic(name, count, -1, config=config or {}) for name, count in topics.items()],
         operation_timeout=30,
@@ -58,8 +66,7 @@ def produce(
     """Produce (key, value) records keyed like Kafka's Java clients; returns how many."""
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap,
-            **logging_settings(),
+            **_client(bootstrap, None),
             "linger.ms": 10,
             "partitioner": "murmur2_random",
             **(settings or {}),
@@ -90,8 +97,8 @@ def produce(
     return count
 
 
-def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AdminClient({"bootstrap.servers": bootstrap, **logging_settings()})
+def partitions_of(bootstrap: str, topic: str, settings: dict[str, Any] | None = None) -> list[int]:
+    admin = AdminClient(_client(bootstrap, settings))
     metadata = admin.list_topics(topic, timeout=10).topics.get(topic)
     if metadata is None or metadata.error is not None or not metadata.partitions:
         raise KStreamyError(f"topic {topic} not found")
@@ -104,6 +111,7 @@ def read_topic(
     until: Callable[[list[Message]], bool],
     timeout: float = 60.0,
     isolation_level: str = "read_uncommitted",
+    settings: dict[str, Any] | None = None,
 ) -> list[Message]:
     """Read ``topic`` from the beginning until ``until(records)`` is true or ``timeout``.
 
@@ -111,16 +119,14 @@ def read_topic(
     """
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
-            **logging_settings(),
+            **_client(bootstrap, settings),
             "group.id": "kstreamy-reader",  # required by librdkafka; never joined or committed
             "enable.auto.commit": False,
             "isolation.level": isolation_level,
         }
     )
-    consumer.assign(
-        [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions_of(bootstrap, topic)]
-    )
+    partitions = partitions_of(bootstrap, topic, settings)
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     records: list[Message] = []
     deadline = time.monotonic() + timeout
     try:
@@ -133,14 +139,15 @@ def read_topic(
     return records
 
 
-def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Message]:
+def read_all(
+    bootstrap: str, topic: str, timeout: float = 60.0, settings: dict[str, Any] | None = None
+) -> list[Message]:
     """Everything in ``topic`` right now: reads each partition until the broker says it is at
     the end (fetch-based end detection, not ListOffsets)."""
-    partitions = partitions_of(bootstrap, topic)
+    partitions = partitions_of(bootstrap, topic, settings)
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
-            **logging_settings(),
+            **_client(bootstrap, settings),
             "group.id": "kstreamy-reader",
             "enable.auto.commit": False,
             "enable.partition.eof": True,

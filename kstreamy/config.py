@@ -160,9 +160,14 @@ class AppConfig:
     def with_overrides(self, texts: Mapping[str, str], source: str = "--set") -> AppConfig:
         """A new config with settings given as text (``kstreamy run --set key=value``) over
         everything else, parsed to each setting's type and validated like code."""
-        values, problems = settings_from_text(
-            texts, _annotations(), lambda key: f"{source} {key}={masked(key, texts[key])}"
-        )
+        annotations = _annotations()
+
+        def label(key: str) -> str:
+            # A misspelt name may hold a secret (--set sasl_pasword=...): show known ones only.
+            shown = texts[key] if key in annotations else MASK
+            return f"{source} {key}={masked(key, shown)}"
+
+        values, problems = settings_from_text(texts, annotations, label)
         labels = {key: source for key in values}
         return self._merge(
             self.application_id,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kstreamy.runtime.clients import admin_settings, consumer_settings, producer_settings
 from kstreamy.testing import TestDriver
 from tests_support.readme import BROKER_MARKER, python_snippets, run_snippet, snippet_id
 
@@ -64,12 +65,17 @@ def _exactly_once(ns: dict[str, Any]) -> None:
 
 
 def _secure(ns: dict[str, Any]) -> None:
-    assert ns["app"].config.kafka_config == {
+    config = ns["app"].config
+    expected = {
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "SCRAM-SHA-512",
         "sasl.username": "svc-streams",
         "sasl.password": "change-me",
     }
+    assert config.kafka_config == expected
+    for make in (consumer_settings, producer_settings, admin_settings):  # "every client"
+        assert expected.items() <= make(config).items()
+    assert "change-me" not in repr(config)  # "never printed"
 
 
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {

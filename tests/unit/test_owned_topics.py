@@ -21,7 +21,6 @@ from kstreamy import App
 from kstreamy.errors import ConfigError, MissingTopicError
 from kstreamy.runtime import control, reset_marker, topics
 from kstreamy.runtime.reset_marker import ResetMarker
-from kstreamy.runtime.topic_plan import plan_topics
 from kstreamy.testing import TestDriver
 from kstreamy.windows import Tumbling
 
@@ -195,9 +194,9 @@ def test_the_control_topic_is_created_by_whoever_writes_it_first(cluster):
 
 
 def test_topic_config_cannot_change_the_cleanup_policy_or_outnumber_the_replicas():
-    with pytest.raises(ConfigError, match="cannot set cleanup.policy"):
+    with pytest.raises(ConfigError, match=r"cannot set cleanup\.policy"):
         App("x", topic_config={"cleanup.policy": "delete"})
-    with pytest.raises(ConfigError, match="min.insync.replicas=3 is more than replication"):
+    with pytest.raises(ConfigError, match=r"min\.insync\.replicas=3 is more than replication"):
         App("x", replication_factor=2, topic_config={"min.insync.replicas": "3"})
     with pytest.raises(ConfigError, match="replication_factor must be >= 1"):
         App("x", replication_factor=0)

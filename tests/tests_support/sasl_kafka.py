@@ -19,6 +19,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from kstreamy.runtime.clients import logging_settings
 from kstreamy.testing.broker import free_port
 
 LIBS_VARIABLE = "KSTREAMY_TEST_KAFKA_LIBS"
@@ -164,7 +165,9 @@ class SaslKafka:
 
     def _wait_ready(self, timeout: float) -> None:
         """Until an authenticated client gets metadata with a broker in it."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, **client_settings()})
+        admin = AdminClient(
+            {"bootstrap.servers": self.bootstrap_servers, **logging_settings(), **client_settings()}
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self._process is not None

@@ -37,12 +37,15 @@ class MissingTopicError(KStreamyError):
 class BrokerUnreachableError(KStreamyError):
     """No broker answered at start-up: names the address tried and every way to set it."""
 
-    def __init__(self, bootstrap: str, source: str, waited_s: float, cause: str) -> None:
+    def __init__(
+        self, bootstrap: str, source: str, waited_s: float, cause: str, hint: str = ""
+    ) -> None:
         self.bootstrap = bootstrap
         origin = "" if source == "default" else f", from {source}"
+        hint = f" {hint}" if hint else ""
         super().__init__(
             f"cannot reach Kafka at {bootstrap} (bootstrap_servers{origin}) within "
-            f"{waited_s:.0f}s: {cause}. Is the broker running there? Set the address with "
+            f"{waited_s:.0f}s: {cause}. Is the broker running there?{hint} Set the address with "
             "bootstrap_servers in App(...), `kstreamy run --bootstrap-servers HOST:PORT` "
             "(or --set bootstrap_servers=HOST:PORT) or the environment variable "
             "KSTREAMY_BOOTSTRAP_SERVERS"

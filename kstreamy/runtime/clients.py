@@ -171,7 +171,22 @@ def wait_for_cluster(admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S) ->
             config = admin.config
             source = config.source_of("bootstrap_servers") if config else "default"
             cause = admin.last_error or "no answer"
-            raise BrokerUnreachableError(admin.bootstrap_servers, source, now - started, cause)
+            raise BrokerUnreachableError(
+                admin.bootstrap_servers, source, now - started, cause, _security_hint(admin, cause)
+            )
+
+
+def _security_hint(admin: StartupAdmin, cause: str) -> str:
+    """A broker that accepted the connection and closed it may expect TLS or SASL: librdkafka
+    then reports only that the brokers are down, so say which protocol was tried."""
+    if any(word in cause.lower() for word in ("refused", "resolve")):
+        return ""
+    protocol = str(admin.settings.get("security.protocol", "plaintext")).upper()
+    source = admin.config.source_of("security_protocol") if admin.config is not None else ""
+    origin = f" from {source}" if source not in ("", "default", "code") else ""
+    return (
+        f"If it is, its listener may expect TLS or SASL: security_protocol is {protocol}{origin}."
+    )
 
 
 def authentication_error(admin: StartupAdmin) -> AuthenticationError:

@@ -227,4 +227,5 @@ def test_no_security_settings_on_a_sasl_listener_fail_with_an_error(sasl_kafka, 
     took = time.monotonic() - started
     assert result.returncode == 1, result.stdout
     assert took < FAILS_WITHIN_S
-    assert f"Kafka at {sasl_kafka.bootstrap_servers}" in result.stderr
+    assert f"cannot reach Kafka at {sasl_kafka.bootstrap_servers}" in result.stderr
+    assert "its listener may expect TLS or SASL: security_protocol is PLAINTEXT" in result.stderr

@@ -307,3 +307,20 @@ def test_security_settings_map_to_librdkafka_properties():
     }
     for setting, prop in SECURITY_SETTINGS.items():
         assert setting.replace("_", ".") == prop
+
+
+def test_a_broker_that_closes_the_connection_is_reported_with_the_protocol_tried(monkeypatch):
+    """A listener that expects SASL closes a plaintext client's connection: librdkafka says only
+    that the brokers are down, so the error names the protocol used."""
+    monkeypatch.setenv("KSTREAMY_SECURITY_PROTOCOL", "SSL")
+    config = App("a", bootstrap_servers=f"127.0.0.1:{free_port()}").config
+    admin = clients.create_admin(config)
+    closed = clients._security_hint(admin, "1/1 brokers are down")
+    assert closed == (
+        "If it is, its listener may expect TLS or SASL: security_protocol is SSL from "
+        "KSTREAMY_SECURITY_PROTOCOL."
+    )
+    assert (
+        clients._security_hint(admin, "Connect to ipv4#127.0.0.1:1 failed: Connection refused")
+        == ""
+    )

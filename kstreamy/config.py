@@ -25,6 +25,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
+from kstreamy.config_security import (
+    MASK,
+    SECURITY_ALIASES,
+    SECURITY_SETTINGS,
+    UPPER_CASE_SETTINGS,
+    masked,
+    security_problems,
+)
 from kstreamy.config_sources import (
     KAFKA_ENV_PREFIX,
     env_name,
@@ -40,36 +48,6 @@ OffsetReset = Literal["earliest", "latest"]
 LogFormat = Literal["text", "json"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"]
-
-SECURITY_SETTINGS = {
-    "security_protocol": "security.protocol",
-    "sasl_mechanism": "sasl.mechanism",
-    "sasl_username": "sasl.username",
-    "sasl_password": "sasl.password",
-    "ssl_ca_location": "ssl.ca.location",
-    "ssl_certificate_location": "ssl.certificate.location",
-    "ssl_key_location": "ssl.key.location",
-    "ssl_key_password": "ssl.key.password",
-}
-"""kstreamy setting -> the librdkafka property it sets on every client. The property's own
-name (``"sasl.password"``, ``KSTREAMY_KAFKA_SASL_PASSWORD``) sets the same setting."""
-_SECURITY_ALIASES = {prop: setting for setting, prop in SECURITY_SETTINGS.items()}
-_UPPER_CASE = ("security_protocol", "sasl_mechanism")
-_CREDENTIAL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-MASK = "***"
-
-
-def is_secret(key: str) -> bool:
-    """Whether a setting or librdkafka property holds a secret (masked wherever shown)."""
-    name = key.lower().replace("_", ".")
-    if name.endswith(".location"):
-        return False
-    return any(word in name for word in ("password", "secret", "token", "key", "credential"))
-
-
-def masked(key: str, value: Any) -> Any:
-    return MASK if value is not None and is_secret(key) else value
-
 
 _APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
@@ -189,8 +167,8 @@ class AppConfig:
             problems.extend(layer_problems)
             in_layer: dict[str, str] = {}
             for given_key, value in values.items():
-                key = _SECURITY_ALIASES.get(given_key, given_key)
-                if key in _UPPER_CASE and isinstance(value, str):
+                key = SECURITY_ALIASES.get(given_key, given_key)
+                if key in UPPER_CASE_SETTINGS and isinstance(value, str):
                     value = value.upper()
                 if key in in_layer and given.get(key) != value:
                     problems.append(
@@ -235,59 +213,13 @@ class AppConfig:
         connects (the settings of every client kstreamy makes come from
         :mod:`kstreamy.runtime.clients`, which calls this). Not checked when the App is built:
         an operator may give the password in the environment and the protocol with ``--set``.
-
-        librdkafka sends SASL credentials only with a SASL_* ``security.protocol``, and without
-        ``sasl.mechanism`` it uses GSSAPI (Kerberos), which takes no password: both would end
-        in a broker refusing the connection, far from the cause.
         """
-        effective = self.kafka_config
-        protocol = str(effective.get("security.protocol", "PLAINTEXT")).upper()
-        mechanism = effective.get("sasl.mechanism")
-        mechanism = str(mechanism).upper() if mechanism is not None else None
-        problems = []
 
         def name(setting: str) -> str:
             where = self.setting_sources.get(setting)
             return setting if where in (None, "code") else f"{setting} (from {where})"
 
-        if not protocol.startswith("SASL_"):
-            given = [
-                s
-                for s in ("sasl_mechanism", "sasl_username", "sasl_password")
-                if effective.get(SECURITY_SETTINGS[s]) is not None
-            ]
-            if given:
-                problems.append(
-                    f"{', '.join(map(name, given))} set, but security_protocol is {protocol}, "
-                    "which sends no SASL credentials: set security_protocol to SASL_SSL (or "
-                    "SASL_PLAINTEXT for a listener without TLS)"
-                )
-        else:
-            credentials = [
-                s
-                for s in ("sasl_username", "sasl_password")
-                if effective.get(SECURITY_SETTINGS[s]) is not None
-            ]
-            if mechanism is None and credentials:
-                problems.append(
-                    f"{name('security_protocol')} is {protocol} with {' and '.join(credentials)} "
-                    "but no sasl_mechanism: set it to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 "
-                    "(librdkafka's default, GSSAPI, is Kerberos and takes no password)"
-                )
-            if mechanism in _CREDENTIAL_MECHANISMS and len(credentials) < 2:
-                missing = {"sasl_username", "sasl_password"} - set(credentials)
-                problems.append(f"sasl_mechanism {mechanism} needs {' and '.join(sorted(missing))}")
-        if not protocol.endswith("SSL"):
-            given = [
-                s
-                for s in SECURITY_SETTINGS
-                if s.startswith("ssl_") and effective.get(SECURITY_SETTINGS[s]) is not None
-            ]
-            if given:
-                problems.append(
-                    f"{', '.join(map(name, given))} set, but security_protocol is {protocol}, "
-                    "which does not use TLS: set security_protocol to SSL or SASL_SSL"
-                )
+        problems = security_problems(self.kafka_config, name)
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
 

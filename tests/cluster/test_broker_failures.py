@@ -10,7 +10,9 @@ that kill and start one of them; without them every test here is skipped:
   once it accepts connections;
 - ``KSTREAMY_CLUSTER_STOP_CMD`` (optional): how the rolling restart stops a broker; the kill
   command when unset;
-- ``KSTREAMY_CLUSTER_REPORT`` (optional): a file each measured pause is appended to.
+- ``KSTREAMY_CLUSTER_REPORT`` (optional): a file each measured pause is appended to;
+- ``KSTREAMY_CLUSTER_CLIENT_DEBUG`` (optional): librdkafka debug contexts for the instances'
+  clients (e.g. ``eos,metadata``), written to the instance logs.
 
 Two pipelines run as two instance processes each, exactly-once, on topics with replication
 factor 3: a count per user after a repartition (every update written out) and 10 s tumbling
@@ -34,6 +36,7 @@ takes to fence a dead broker.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 from collections import Counter
@@ -62,6 +65,13 @@ DEFAULT_GROUP_TIMEOUTS = {
 }
 RESUME_TIMEOUT_S = 90.0
 """How long output may stay paused after a kill before the test fails."""
+
+
+def _client_debug() -> dict:
+    """``KSTREAMY_CLUSTER_CLIENT_DEBUG=eos,metadata``: librdkafka debug contexts for the
+    instances' clients, logged at DEBUG into the instance logs (to see where a pause goes)."""
+    contexts = os.environ.get("KSTREAMY_CLUSTER_CLIENT_DEBUG")
+    return {"kafka_config": {"debug": contexts}} if contexts else {}
 
 
 @dataclasses.dataclass
@@ -95,7 +105,8 @@ class Run:
                 input=self.input,
                 output=self.output,
                 guarantee=EXACTLY_ONCE,
-                settings={**DEFAULT_GROUP_TIMEOUTS, "instance_id": name},
+                settings={**DEFAULT_GROUP_TIMEOUTS, "instance_id": name, **_client_debug()},
+                extra_env={"KSTREAMY_LOG_LEVEL": "DEBUG"} if _client_debug() else None,
                 **flow.app_params,
             )
             for name in ("a", "b")

@@ -199,9 +199,9 @@ class Run:
         kinds: Counter[str] = Counter()
         for instance in self.group:
             for line in instance.log().splitlines():
-                match = re.search(r"\b(WARNING|ERROR)\b\s+\S+\s+(.{0,40})", line)
+                match = re.search(r" (WARNING|ERROR) (\S+) \[[^\]]*\]: (\S+)", line)
                 if match:
-                    kinds[f"{match.group(1)} {match.group(2).split(':')[0]}"] += 1
+                    kinds[" ".join(match.groups())] += 1
         return "; ".join(f"{n}x {kind}" for kind, n in kinds.most_common(6))
 
 

@@ -22,8 +22,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
+from kstreamy.errors import KStreamyError
 from kstreamy.runtime.clients import logging_settings
 from kstreamy.testing.topics import partitions_of, produce
+from tests_support.waiting import wait_until
 
 Record = tuple[bytes, bytes]
 
@@ -106,10 +108,16 @@ class OutputWatcher(threading.Thread):
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
                 "fetch.wait.max.ms": 100,
+                # A new leader can briefly answer a fetch with "offset out of range"; start over
+                # rather than skip to the end (old records are told apart by their content).
+                "auto.offset.reset": "earliest",
             }
         )
         self._consumer.assign(
-            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions_of(bootstrap, topic)]
+            [
+                TopicPartition(topic, p, OFFSET_BEGINNING)
+                for p in visible_partitions(bootstrap, topic)
+            ]
         )
 
     def run(self) -> None:
@@ -159,10 +167,23 @@ class OutputWatcher(threading.Thread):
         return max(b - a for a, b in itertools.pairwise(times))
 
 
+def visible_partitions(bootstrap: str, topic: str, timeout: float = 30.0) -> list[int]:
+    """The partitions of ``topic``, once the broker asked knows it (right after a topic is
+    created, or while a broker restarts, another broker's metadata may lack it for a moment)."""
+
+    def ask() -> list[int] | None:
+        try:
+            return partitions_of(bootstrap, topic)
+        except KStreamyError:
+            return None
+
+    return wait_until(ask, timeout, interval=0.2, what=f"topic {topic} in the metadata")
+
+
 def read_committed_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Seen]:
     """Everything committed in ``topic`` now: each partition read with read_committed until the
     broker says it is at the end (a fetch-based end, not ListOffsets)."""
-    partitions = partitions_of(bootstrap, topic)
+    partitions = visible_partitions(bootstrap, topic)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -340,7 +361,7 @@ def _flush_windows(bootstrap: str, topic: str) -> None:
     """One far-future record per input partition moves every watermark past the last window;
     its own window ("flush") stays open."""
     value = {"ts": START + 10**6, "v": 0, "region": "flush"}
-    for partition in partitions_of(bootstrap, topic):
+    for partition in visible_partitions(bootstrap, topic):
         produce(bootstrap, topic, [(b"flush", json.dumps(value).encode())], partition=partition)
 
 

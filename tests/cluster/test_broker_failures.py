@@ -137,7 +137,8 @@ class Run:
         assert all(f == {3} for f in factors.values()), factors
         self.watcher.start()
         self.feeder.start()
-        self.wait_flowing()
+        # Mid-stream: output of the first few seconds of input is out before any fault.
+        self.wait_new_output(Mark(time.monotonic(), int(self.flow.rate * 5)), 120)
 
     def mark(self) -> Mark:
         return Mark(time.monotonic(), self.feeder.sent)

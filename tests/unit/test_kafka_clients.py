@@ -63,7 +63,7 @@ def test_embedded_broker_gets_short_group_timeouts_unless_the_app_chose_its_own(
 
     kafka = App("a").config
     _tune_for_embedded(SimpleNamespace(config=kafka), _metadata("MkU3OEVBNTcwNTJENDM2Qk"))
-    assert consumer_settings(kafka)["session.timeout.ms"] == 10000
+    assert consumer_settings(kafka)["session.timeout.ms"] == 45000
 
 
 def test_every_client_logs_through_python_logging():
@@ -81,3 +81,8 @@ def test_the_transactional_producer_gives_up_on_a_lost_response_after_30s_not_60
         "a", processing_guarantee="exactly_once", producer_config={"socket.timeout.ms": 45000}
     ).config
     assert producer_settings(chosen)["socket.timeout.ms"] == 45000
+
+
+def test_the_default_session_outlasts_a_group_coordinator_failover():
+    # A dead broker is fenced after ~9-10 s; the new coordinator then loads the group.
+    assert App("a").config.session_timeout_ms >= 30000

@@ -28,9 +28,8 @@ rolling restart, waiting until each is back in every ISR before the next). Each 
   the kill becoming visible to a read_committed reader. It is printed, recorded with
   ``record_property`` and listed at the end of the run.
 
-Instances use the library's default group timeouts (session 10 s, max poll interval 5 min), as a
-deployment would: the shorter ones of the other integration tests are below the ~10 s a cluster
-takes to fence a dead broker.
+Instances use the library's default group timeouts, as a deployment would: the shorter ones of
+the other integration tests are below the ~10 s a cluster takes to fence a dead broker.
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from collections import Counter
 
 import pytest
 
+from kstreamy.config import AppConfig
 from tests_support.cluster import Cluster
 from tests_support.cluster_flow import (
     PIPELINES,
@@ -59,10 +59,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 PARTITIONS = 4
 EXACTLY_ONCE = {"processing_guarantee": "exactly_once", "commit_interval_ms": 100}
 DEFAULT_GROUP_TIMEOUTS = {
-    "session_timeout_ms": 10000,
-    "max_poll_interval_ms": 300000,
-    "heartbeat_interval_ms": None,
+    name: AppConfig.__dataclass_fields__[name].default
+    for name in ("session_timeout_ms", "max_poll_interval_ms", "heartbeat_interval_ms")
 }
+"""The library's defaults, over the short ones tests/apps give for fast tests on one broker."""
 RESUME_TIMEOUT_S = 90.0
 """How long output may stay paused after a kill before the test fails."""
 

@@ -74,7 +74,11 @@ class AppConfig:
     dead_letter_topic: str | None = None
     poll_batch_size: int = 2000
     poll_timeout_ms: int = 100
-    session_timeout_ms: int = 10000
+    session_timeout_ms: int = 45000
+    # Kafka's default since 3.0 (KIP-735). A member must reach its group coordinator within
+    # this time; when the coordinator's broker dies, the cluster needs ~10 s to fence it and
+    # more for the new coordinator to load the group, so 10 s lost the session (and every
+    # task, with a rebalance) on each coordinator failover.
     max_poll_interval_ms: int = 300000
     heartbeat_interval_ms: int | None = None
     replication_factor: int = -1

@@ -26,6 +26,17 @@ CONNECT_TIMEOUT_S = 15.0
 REFUSED_TIMEOUT_S = 5.0
 """How long it keeps trying once every broker refused the connection or did not resolve."""
 
+TRANSACTIONAL_REQUEST_TIMEOUT_MS = 30000
+"""How long the transactional producer waits for any one broker response (``socket.timeout.ms``)
+before it retries the request. librdkafka's default is 60 s. A transaction coordinator can
+drop the response to an EndTxn it has completed when its ``__transaction_state`` partition
+changes leader epoch (seen on Apache Kafka 3.1 when a restarted broker rejoins the ISR): the
+commit then hangs for the whole timeout before the retry succeeds at once, and every instance
+writing through that coordinator stops for as long. 30 s is the Java clients'
+``request.timeout.ms``; it stays well above the ~10 s a cluster takes to fence a dead broker and
+equals the broker-side timeout librdkafka gives produce requests, so no request is given up
+while the broker may still answer it."""
+
 EMBEDDED_CLUSTER_ID = "tansu_cluster"
 """The cluster id the embedded broker (Tansu) reports unless it is started with another."""
 EMBEDDED_GROUP_SETTINGS = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300}
@@ -92,6 +103,8 @@ def producer_settings(config: AppConfig) -> dict[str, Any]:
         "delivery.report.only.error": True,
         **logging_settings(),
     }
+    if config.processing_guarantee == "exactly_once":
+        settings["socket.timeout.ms"] = TRANSACTIONAL_REQUEST_TIMEOUT_MS
     return {**settings, **config.kafka_config, **config.producer_config}
 
 

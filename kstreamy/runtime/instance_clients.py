@@ -91,4 +91,9 @@ class InstanceClients:
                 self.transactions.abort()
             except Exception as exc:
                 log.debug("abort on close: %s", exc)
-        self.emitter.producer.flush(10)
+        try:
+            self.emitter.producer.flush(10)
+        except KafkaException as exc:
+            # A fenced or fatally failed producer raises here; it is being thrown away (the
+            # instance rebuilds its clients and rejoins), so this must not stop the instance.
+            log.debug("producer flush on close: %s", exc)

@@ -7,8 +7,10 @@ from kstreamy import App
 from kstreamy.runtime.clients import (
     EMBEDDED_CLUSTER_ID,
     EMBEDDED_GROUP_SETTINGS,
+    TRANSACTIONAL_REQUEST_TIMEOUT_MS,
     _tune_for_embedded,
     consumer_settings,
+    producer_settings,
 )
 from kstreamy.runtime.kafka_log import KafkaLog
 
@@ -61,9 +63,26 @@ def test_embedded_broker_gets_short_group_timeouts_unless_the_app_chose_its_own(
 
     kafka = App("a").config
     _tune_for_embedded(SimpleNamespace(config=kafka), _metadata("MkU3OEVBNTcwNTJENDM2Qk"))
-    assert consumer_settings(kafka)["session.timeout.ms"] == 10000
+    assert consumer_settings(kafka)["session.timeout.ms"] == 45000
 
 
 def test_every_client_logs_through_python_logging():
     settings = consumer_settings(App("a").config)
     assert isinstance(settings["logger"], KafkaLog)
+
+
+def test_the_transactional_producer_gives_up_on_a_lost_response_after_30s_not_60s():
+    eos = producer_settings(App("a", processing_guarantee="exactly_once").config)
+    assert eos["socket.timeout.ms"] == TRANSACTIONAL_REQUEST_TIMEOUT_MS == 30000
+    # Above the ~10 s a cluster needs to fence a dead broker and move its leaders.
+    assert TRANSACTIONAL_REQUEST_TIMEOUT_MS > 10000
+    assert "socket.timeout.ms" not in producer_settings(App("a").config)
+    chosen = App(
+        "a", processing_guarantee="exactly_once", producer_config={"socket.timeout.ms": 45000}
+    ).config
+    assert producer_settings(chosen)["socket.timeout.ms"] == 45000
+
+
+def test_the_default_session_outlasts_a_group_coordinator_failover():
+    # A dead broker is fenced after ~9-10 s; the new coordinator then loads the group.
+    assert App("a").config.session_timeout_ms >= 30000

@@ -84,6 +84,9 @@ class AppConfig:
     replication_factor: int = -1
     """Of the topics kstreamy creates; -1 takes the broker's ``default.replication.factor``
     (as Kafka Streams does since 3.0), so a cluster's own policy applies unless overridden."""
+    repartition_purge_interval_ms: int = 30000
+    """How often read records are deleted from repartition topics (Kafka Streams' default);
+    0 turns it off."""
     topic_config: dict[str, str] = dataclasses.field(default_factory=dict)
     """Topic settings for every topic kstreamy creates (``min.insync.replicas``,
     ``retention.ms``, ...), over the ones it sets itself."""
@@ -239,6 +242,14 @@ class AppConfig:
         ):
             if getattr(self, name) <= 0:
                 problems.append(self._at(name, f"{name} must be > 0, got {getattr(self, name)}"))
+        if self.repartition_purge_interval_ms < 0:
+            problems.append(
+                self._at(
+                    "repartition_purge_interval_ms",
+                    "repartition_purge_interval_ms must be >= 0 (0: off), got "
+                    f"{self.repartition_purge_interval_ms}",
+                )
+            )
         if self.poll_timeout_ms < 0:
             problems.append(
                 self._at(

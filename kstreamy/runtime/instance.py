@@ -25,11 +25,13 @@ from confluent_kafka import KafkaError
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError, RecordError
 from kstreamy.logs import set_instance, set_task
+from kstreamy.runtime.clients import create_admin
 from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.commit_order import CommitOutcome, CommitResult, StateApplyError
 from kstreamy.runtime.identity import instance_id
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
+from kstreamy.runtime.repartition_purge import RepartitionPurge
 from kstreamy.runtime.reset_marker import apply_reset_marker
 from kstreamy.runtime.savepoint_hook import SavepointHook
 from kstreamy.runtime.services import Services
@@ -101,7 +103,12 @@ class Instance:
             tasks.on_change = lambda: (status.write(), savepoints.tasks_changed())
             tasks.before_revoke = self._commit_before_revoke
             tasks.before_lost = self._abort_for_lost
-            self._commits.on_committed = lambda: setattr(status, "due", True)
+            purge = self._repartition_purge()
+            committed = self._commits.committed
+            self._commits.on_committed = lambda: (
+                setattr(status, "due", True),
+                purge.committed(committed),
+            )
             self._tasks, self._status, self._savepoints = tasks, status, savepoints
             services = Services.start(
                 self.config, self.instance_id, self.metrics, tasks, status, lambda: self._clients
@@ -114,6 +121,11 @@ class Instance:
                 services.stop()
         finally:
             lock.release()
+
+    def _repartition_purge(self) -> RepartitionPurge:
+        topics = [t for t, kind in self.topology.internal_topics().items() if kind == "repartition"]
+        admin = create_admin(self.config) if topics else None
+        return RepartitionPurge(admin, topics, self.config.repartition_purge_interval_ms)
 
     def _run_until_stopped(self, tasks: TaskManager, status: StatusReporter) -> None:
         try:

@@ -11,6 +11,16 @@ import dataclasses
 from kstreamy.errors import TopologyError
 from kstreamy.topology import Topology
 
+REPARTITION_TOPIC_CONFIG = {
+    "cleanup.policy": "delete",
+    "retention.ms": "-1",
+    "segment.bytes": str(50 * 1024 * 1024),
+}
+"""As Kafka Streams: records carry event times, so time-based retention could delete an old
+backlog before it is read; instances delete what they have read instead (see
+:mod:`kstreamy.runtime.repartition_purge`), and small segments let the broker free the space."""
+CHANGELOG_TOPIC_CONFIG = {"cleanup.policy": "compact"}
+
 
 @dataclasses.dataclass
 class TopicPlan:
@@ -76,12 +86,12 @@ def plan_topics(topology: Topology, external_counts: dict[str, int]) -> TopicPla
     internal: dict[str, tuple[int, dict[str, str]]] = {}
     for topic, kind in topology.internal_topics().items():
         if kind == "repartition":
-            internal[topic] = (counts[topic], {})
+            internal[topic] = (counts[topic], dict(REPARTITION_TOPIC_CONFIG))
     for sub in subs:
         for store in sub.store_names:
             changelog = topology.stores[store].changelog_topic(topology.application_id)
             if changelog:
-                internal[changelog] = (partitions[sub.id], {"cleanup.policy": "compact"})
+                internal[changelog] = (partitions[sub.id], dict(CHANGELOG_TOPIC_CONFIG))
     lead = {sub.id: sub.source_topics[0] for sub in subs}
     others = {sub.id: sub.source_topics[1:] for sub in subs}
     return TopicPlan(partitions, internal, lead, others)

@@ -3,9 +3,10 @@
 import pytest
 
 from kstreamy import App, ProcessFunction, StoreSpec, TopologyError
-from kstreamy.runtime.topic_plan import plan_topics
+from kstreamy.runtime.topic_plan import REPARTITION_TOPIC_CONFIG, plan_topics
 
 COMPACT = {"cleanup.policy": "compact"}
+REPARTITION = REPARTITION_TOPIC_CONFIG
 
 
 class _Noop(ProcessFunction):
@@ -31,7 +32,7 @@ def test_repartition_topic_is_sized_from_upstream_and_changelog_per_subtopology(
     plan = plan_topics(app.topology, {"words": 4})
     assert plan.partitions == {0: 4, 1: 4}
     assert plan.internal == {
-        "plan-by-word-repartition": (4, {}),
+        "plan-by-word-repartition": (4, REPARTITION),
         "plan-counts-changelog": (4, COMPACT),
     }
     assert plan.lead_topic == {0: "words", 1: "plan-by-word-repartition"}
@@ -61,8 +62,8 @@ def test_chained_repartitions_carry_the_count_downstream():
     plan = plan_topics(app.topology, {"in": 3})
     assert plan.partitions == {0: 3, 1: 3, 2: 3}
     assert plan.internal == {
-        "plan-first-repartition": (3, {}),
-        "plan-second-repartition": (3, {}),
+        "plan-first-repartition": (3, REPARTITION),
+        "plan-second-repartition": (3, REPARTITION),
         "plan-first-counts-changelog": (3, COMPACT),
         "plan-second-counts-changelog": (3, COMPACT),
     }
@@ -128,7 +129,7 @@ def test_repartition_topic_joined_with_a_table_takes_the_table_partition_count()
     ).join(customers, lambda o, c: o, name="by-customer").to("enriched")
     plan = plan_topics(app.topology, {"orders": 8, "customers": 3})
     assert plan.partitions == {0: 3, 1: 8}
-    assert plan.internal["plan-by-customer-repartition"] == (3, {})
+    assert plan.internal["plan-by-customer-repartition"] == (3, REPARTITION)
     assert plan.internal["plan-customers-changelog"] == (3, COMPACT)
     assert plan.lead_topic == {0: "customers", 1: "orders"}
     assert plan.copartitioned == {0: ["plan-by-customer-repartition"], 1: []}

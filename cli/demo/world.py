@@ -75,8 +75,8 @@ class Scenario:
         # be quicker (the embedded broker gets its own short timeouts anyway).
         group = {} if self.world.embedded else {"KSTREAMY_SESSION_TIMEOUT_MS": "10000"}
         return {
-            **os.environ,
             **group,
+            **os.environ,
             "KSTREAMY_BOOTSTRAP_SERVERS": self.world.bootstrap,
             "KSTREAMY_DEMO_NAMESPACE": self.namespace,
             "KSTREAMY_DEMO_VERSION": version,

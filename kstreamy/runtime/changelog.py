@@ -18,6 +18,8 @@ from kstreamy.errors import DeliveryError
 
 log = logging.getLogger("kstreamy.changelog")
 
+_PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
+
 
 class ChangelogWriter:
     """Writes changelog records through the instance's producer, which carries the outputs too.
@@ -40,7 +42,8 @@ class ChangelogWriter:
     ) -> None:
         def delivered(err: KafkaError | None, msg: Any) -> None:
             if err is not None:
-                if self._failure is None:
+                # Purged by an abort: the record belonged to a transaction given up on purpose.
+                if err.code() not in _PURGED and self._failure is None:
                     self._failure = f"{topic}[{partition}]: {err.str()}"
             else:
                 on_offset(topic, msg.offset() + 1)

@@ -15,10 +15,10 @@ from kstreamy.config import AppConfig
 from kstreamy.runtime.changelog import ChangelogWriter
 from kstreamy.runtime.clients import consumer_settings, create_client, producer_settings
 from kstreamy.runtime.metrics import Metrics
-from kstreamy.runtime.producer import KafkaEmitter
+from kstreamy.runtime.producer import KafkaEmitter, ProducerStalledError
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.restore import Restorer
-from kstreamy.runtime.transactions import Transactions
+from kstreamy.runtime.transactions import AbortableTransactionError, Transactions
 
 log = logging.getLogger("kstreamy.instance")
 
@@ -52,7 +52,7 @@ class InstanceClients:
             settings["transactional.id"] = f"{config.application_id}-{instance_id}"
         # Changelog records need delivery reports on success (their offsets feed checkpoints).
         emitter = KafkaEmitter(settings, transactional=eos, report_successes=stateful)
-        transactions = Transactions(emitter.producer) if eos else None
+        transactions = Transactions(emitter.producer, settings) if eos else None
         changelog = ChangelogWriter(emitter.producer) if stateful else None
         errors = RecordErrorHandler(
             config.on_deserialization_error,
@@ -72,8 +72,19 @@ class InstanceClients:
         )
 
     def flush(self) -> None:
-        """Wait for every output and changelog record; raises DeliveryError on a failure."""
-        self.emitter.flush()
+        """Wait for every output and changelog record; raises DeliveryError on a failure.
+
+        Under exactly-once the wait is bounded by the transaction: a producer that acknowledges
+        nothing for :attr:`Transactions.stall_s` raises AbortableTransactionError, so the
+        instance aborts, rewinds its tasks and goes on instead of waiting for records that may
+        never be sent (see :meth:`KafkaEmitter.flush`)."""
+        if self.transactions is None:
+            self.emitter.flush()
+        else:
+            try:
+                self.emitter.flush(stall_s=self.transactions.stall_s)
+            except ProducerStalledError as exc:
+                raise AbortableTransactionError(f"flush: {exc}") from exc
         if self.changelog is not None:
             self.changelog.check()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, Producer
@@ -10,6 +11,14 @@ from confluent_kafka import KafkaError, Producer
 from kstreamy.errors import DeliveryError
 
 log = logging.getLogger("kstreamy.producer")
+
+_FLUSH_SLICE_S = 0.5
+"""How long one bounded flush waits before the progress check (a flush returns as soon as the
+queue is empty, so this adds no latency)."""
+
+
+class ProducerStalledError(DeliveryError):
+    """Records are waiting but none has been acknowledged for too long."""
 
 
 class KafkaEmitter:
@@ -77,10 +86,39 @@ class KafkaEmitter:
     def poll(self) -> None:
         self.producer.poll(0)
 
-    def flush(self, timeout: float = 300.0) -> None:
-        """Wait until every produced record is acknowledged, or raise DeliveryError."""
-        remaining = self.producer.flush(timeout)
+    def flush(self, timeout: float = 300.0, stall_s: float | None = None) -> None:
+        """Wait until every produced record is acknowledged, or raise DeliveryError.
+
+        With ``stall_s``, raise :class:`ProducerStalledError` as soon as no record has been
+        acknowledged for that long while some are still waiting. A transactional producer needs
+        this bound: librdkafka sends a record only once its partition is registered with the
+        transaction, and after the transaction coordinator moved it may never register the
+        partitions it marked while the coordinator was unreachable, so a plain flush would
+        wait for the whole ``timeout`` (and the broker abort the transaction long before)."""
+        if stall_s is None:
+            remaining = self.producer.flush(timeout)
+        else:
+            remaining = self._flush_while_progressing(timeout, stall_s)
         if self._failure is not None:
             raise DeliveryError(f"could not deliver output record: {self._failure}")
         if remaining:
             raise DeliveryError(f"{remaining} output records not acknowledged within {timeout}s")
+
+    def _flush_while_progressing(self, timeout: float, stall_s: float) -> int:
+        now = time.monotonic()
+        deadline = now + timeout
+        progress_at = now
+        remaining = self.producer.flush(min(_FLUSH_SLICE_S, timeout))
+        least = remaining
+        while remaining:
+            now = time.monotonic()
+            if remaining < least:
+                least, progress_at = remaining, now
+            elif now - progress_at >= stall_s:
+                raise ProducerStalledError(
+                    f"{remaining} records not acknowledged and none for {now - progress_at:.1f}s"
+                )
+            if now >= deadline:
+                break
+            remaining = self.producer.flush(min(_FLUSH_SLICE_S, deadline - now))
+        return remaining

@@ -33,10 +33,34 @@ class FatalTransactionError(Exception):
     """The producer is fenced or broken; the instance must rebuild it and rejoin the group."""
 
 
+STALL_S = 15.0
+"""The longest a commit waits for the producer to acknowledge any record of the open
+transaction before it gives the transaction up (abort, rewind, go on). Above the ~10 s a
+cluster takes to elect a new leader for the partitions of a dead broker, well below librdkafka's
+default ``transaction.timeout.ms`` (60 s)."""
+
+
+def stall_bound_s(settings: dict[str, Any]) -> float:
+    """:data:`STALL_S`, or a third of a shorter ``transaction.timeout.ms``: past that timeout
+    the broker aborts the transaction itself, and the abort must still find the producer."""
+    configured = settings.get("transaction.timeout.ms")
+    if configured is None:
+        return STALL_S
+    return min(STALL_S, int(configured) / 3000)
+
+
 class Transactions:
-    def __init__(self, producer: Producer, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        settings: dict[str, Any] | None = None,
+        timeout_s: float = 60.0,
+    ) -> None:
         self.producer = producer
         self.timeout_s = timeout_s
+        self.stall_s = stall_bound_s(settings or {})
+        """How long a commit's flush may see no record acknowledged (see
+        :meth:`~kstreamy.runtime.instance_clients.InstanceClients.flush`)."""
         self.open = False
         self._call(lambda: producer.init_transactions(timeout_s), "init_transactions")
 

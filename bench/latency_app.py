@@ -110,7 +110,9 @@ def run_raw(job: str) -> None:
     signal.signal(signal.SIGTERM, stop)
     loads, dumps, produce = orjson.loads, orjson.dumps, producer.produce
     counts: dict[bytes, int] = {}
-    batch, timeout = config.poll_batch_size, config.poll_timeout_ms / 1000
+    # (kstreamy releases before latency_profile had a plain poll_batch_size)
+    batch = getattr(config, "effective_poll_batch_size", None) or config.poll_batch_size
+    timeout = config.poll_timeout_ms / 1000
     interval = config.effective_commit_interval_ms / 1000
     next_commit = time.monotonic() + interval
     in_transaction = False

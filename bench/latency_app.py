@@ -108,7 +108,16 @@ def run_raw(job: str) -> None:
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    loads, dumps, produce = orjson.loads, orjson.dumps, producer.produce
+    loads, dumps = orjson.loads, orjson.dumps
+
+    def produce(topic: str, value: bytes, key: bytes, timestamp: int) -> None:
+        while True:
+            try:
+                producer.produce(topic, value, key, timestamp=timestamp)
+                return
+            except BufferError:  # local queue full: serve delivery reports until there is room
+                producer.poll(0.05)
+
     counts: dict[bytes, int] = {}
     # (kstreamy releases before latency_profile had a plain poll_batch_size)
     batch = getattr(config, "effective_poll_batch_size", None) or config.poll_batch_size

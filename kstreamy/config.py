@@ -41,6 +41,7 @@ from kstreamy.config_sources import (
     suggest,
 )
 from kstreamy.errors import ConfigError
+from kstreamy.latency_profiles import LATENCY_PROFILES, LatencyProfile, ProfileSettings
 
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 ErrorPolicy = Literal["fail", "skip", "dead_letter"]
@@ -63,6 +64,9 @@ class AppConfig:
     application_id: str
     bootstrap_servers: str = "localhost:9092"
     processing_guarantee: ProcessingGuarantee = "at_least_once"
+    latency_profile: LatencyProfile = "balanced"
+    """Sets ``commit_interval_ms`` (at least once), the producer's ``linger.ms`` and
+    ``poll_batch_size`` together (see :data:`LATENCY_PROFILES`); explicit settings win."""
     commit_interval_ms: int | None = None
     state_dir: str = "./state"
     state_cache_bytes: int = 64 * 1024 * 1024
@@ -72,7 +76,8 @@ class AppConfig:
     on_deserialization_error: ErrorPolicy = "fail"
     on_processing_error: ErrorPolicy = "fail"
     dead_letter_topic: str | None = None
-    poll_batch_size: int = 2000
+    poll_batch_size: int | None = None
+    """None: the latency profile's (2000 in ``balanced``)."""
     poll_timeout_ms: int = 100
     session_timeout_ms: int = 45000
     # Kafka's default since 3.0 (KIP-735). A member must reach its group coordinator within
@@ -109,10 +114,22 @@ class AppConfig:
     kafka_config: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
+    def profile(self) -> ProfileSettings:
+        return LATENCY_PROFILES[self.latency_profile]
+
+    @property
     def effective_commit_interval_ms(self) -> int:
         if self.commit_interval_ms is not None:
             return self.commit_interval_ms
-        return 100 if self.processing_guarantee == "exactly_once" else 5000
+        if self.processing_guarantee == "exactly_once":
+            return 100
+        return self.profile.commit_interval_ms
+
+    @property
+    def effective_poll_batch_size(self) -> int:
+        if self.poll_batch_size is not None:
+            return self.poll_batch_size
+        return self.profile.poll_batch_size
 
     @property
     def dead_letter_topic_name(self) -> str:
@@ -232,8 +249,13 @@ class AppConfig:
 
     def _check_ranges(self) -> None:
         problems = []
+        if self.poll_batch_size is not None and self.poll_batch_size <= 0:
+            problems.append(
+                self._at(
+                    "poll_batch_size", f"poll_batch_size must be > 0, got {self.poll_batch_size}"
+                )
+            )
         for name in (
-            "poll_batch_size",
             "session_timeout_ms",
             "max_poll_interval_ms",
             "state_cache_bytes",
@@ -369,6 +391,7 @@ _LITERALS = {
     "LogFormat": LogFormat,
     "SecurityProtocol": SecurityProtocol,
     "SaslMechanism": SaslMechanism,
+    "LatencyProfile": LatencyProfile,
 }
 _SIMPLE = {"int": int, "str": str, "None": type(None), "bool": bool, "Path": Path}
 

@@ -216,7 +216,7 @@ class Instance:
     # -- the loop ----------------------------------------------------------------------------
 
     def _loop(self, tasks: TaskManager, status: StatusReporter) -> None:
-        batch_size = self.config.poll_batch_size
+        batch_size = self.config.effective_poll_batch_size
         timeout = self.config.poll_timeout_ms / 1000
         interval = self.config.effective_commit_interval_ms / 1000
         max_buffered = self.config.state_buffer_max_records
@@ -237,10 +237,15 @@ class Instance:
                 for task in restorer.step(batch_size * 5):
                     tasks.activate(task)
 
-            processed = self._process(
-                clients.consumer.consume(batch_size, 0 if restorer.busy else timeout),
-                one_topic,
-            )
+            # What is there now, up to a batch; if nothing, wait for the next record only, not
+            # for a full batch: an idle loop handles each record as it comes, a busy one finds
+            # full batches waiting.
+            messages = clients.consumer.consume(batch_size, 0)
+            if not messages and not restorer.busy:
+                messages = clients.consumer.consume(1, timeout)
+                if messages and batch_size > 1:
+                    messages += clients.consumer.consume(batch_size - 1, 0)
+            processed = self._process(messages, one_topic)
             if clients.secondary is not None and clients.secondary.assignment():
                 processed += self._process(clients.secondary.consume(batch_size, 0))
             if tasks.timed:

@@ -15,7 +15,7 @@ def test_unknown_keys_and_wrong_types_are_reported_together():
         App("a", commit_interval=5, poll_batch_size="big", processing_guarantee="twice")
     message = str(err.value)
     assert "unknown setting 'commit_interval' (did you mean commit_interval_ms?)" in message
-    assert "poll_batch_size must be int, got str 'big'" in message
+    assert "poll_batch_size must be int or None, got str 'big'" in message
     assert "processing_guarantee must be one of 'at_least_once', 'exactly_once'" in message
 
 

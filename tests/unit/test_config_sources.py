@@ -48,7 +48,8 @@ def test_bad_values_name_their_source_and_are_reported_together(monkeypatch):
     with pytest.raises(ConfigError) as err:
         App("a")
     message = str(err.value)
-    assert "KSTREAMY_POLL_BATCH_SIZE: poll_batch_size must be an integer, got 'many'" in message
+    expected = "KSTREAMY_POLL_BATCH_SIZE: poll_batch_size must be an integer or none, got 'many'"
+    assert expected in message
     assert "KSTREAMY_ON_PROCESSING_ERROR: on_processing_error must be one of" in message
     assert (
         "KSTREAMY_ON_DESERIALISATION_ERROR names no setting "

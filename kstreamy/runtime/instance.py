@@ -72,6 +72,7 @@ class Instance:
         self._savepoints: SavepointHook | None = None
         self._needs_rejoin = False
         self._services = Services()
+        self._purge = RepartitionPurge(None, (), 0)
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, commit and leave the group; safe from any thread."""
@@ -103,12 +104,8 @@ class Instance:
             tasks.on_change = lambda: (status.write(), savepoints.tasks_changed())
             tasks.before_revoke = self._commit_before_revoke
             tasks.before_lost = self._abort_for_lost
-            purge = self._repartition_purge()
-            committed = self._commits.committed
-            self._commits.on_committed = lambda: (
-                setattr(status, "due", True),
-                purge.committed(committed),
-            )
+            self._commits.on_committed = lambda: setattr(status, "due", True)
+            self._purge = self._repartition_purge()
             self._tasks, self._status, self._savepoints = tasks, status, savepoints
             services = Services.start(
                 self.config, self.instance_id, self.metrics, tasks, status, lambda: self._clients
@@ -268,6 +265,9 @@ class Instance:
             if due:
                 self._commit()
                 next_commit = time.monotonic() + interval
+                # At every commit interval, not only when offsets moved: the last offsets of a
+                # burst are committed once, and an idle loop must still purge up to them.
+                self._purge.committed(self._commits.committed)
 
     def _process(self, messages: list[Any], one_topic: bool = False) -> int:
         """Route a batch to its tasks, a run of one partition at a time; then tell the tasks

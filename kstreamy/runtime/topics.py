@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -203,13 +204,30 @@ def _creation_failure(topic: str, error: KafkaError, config: AppConfig) -> str:
     return f"cannot create internal topic {topic}: {reason}; {hint}"
 
 
+METADATA_PROPAGATION_S = 5.0
+"""How long a topic missing from the metadata is looked for again before it counts as missing:
+on a cluster, a topic created a moment ago may not be known yet to the broker that answers."""
+
+
+def _counts_with(admin: AdminClient, topics: list[str]) -> dict[str, int]:
+    """:func:`partition_counts`, asked again for a short while while any of ``topics`` is
+    missing."""
+    counts = partition_counts(admin)
+    deadline = time.monotonic() + METADATA_PROPAGATION_S
+    while any(t not in counts for t in topics) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        counts = partition_counts(admin)
+    return counts
+
+
 def prepare_topics(topology: Topology, config: AppConfig) -> TopicPlan:
     """Check the input and output topics, plan the internal ones and create those missing."""
     admin = create_admin(config)
-    existing = partition_counts(admin)
+    inputs, outputs = topology.external_source_topics(), output_topics(topology)
+    existing = _counts_with(admin, [*inputs, *outputs])
     bootstrap = config.bootstrap_servers
-    counts = require_topics(existing, topology.external_source_topics(), bootstrap)
-    require_topics(existing, output_topics(topology), bootstrap, "output")
+    counts = require_topics(existing, inputs, bootstrap)
+    require_topics(existing, outputs, bootstrap, "output")
     plan = plan_topics(topology, counts)
     ensure_topics(admin, existing, owned_topics(topology, config, plan), config)
     return plan

@@ -77,6 +77,7 @@ class StrictCluster:
 def cluster(monkeypatch: pytest.MonkeyPatch) -> StrictCluster:
     strict = StrictCluster({"readings": 4, "per-minute": 4, "late-readings": 1})
     monkeypatch.setattr(topics, "create_admin", lambda config: strict.admin())
+    monkeypatch.setattr(topics, "METADATA_PROPAGATION_S", 0.0)
     return strict
 
 

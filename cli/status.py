@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,19 @@ def run_status(app: App, state_dirs: list[str], as_json: bool, watch: float | No
     dirs = [Path(d) / app.application_id for d in state_dirs] or [app.config.app_state_dir]
     if watch is None:
         return _print(app, dirs, as_json, clear=False)
+    # Ctrl-C sets a flag rather than raising: raised inside a Kafka client's callback (a log
+    # line served while a client is torn down, say) the KeyboardInterrupt would be swallowed
+    # and the watch would go on for ever.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        while True:
+        while not stop.is_set():
             _print(app, dirs, as_json, clear=not as_json and sys.stdout.isatty())
             sys.stdout.flush()
-            time.sleep(watch)  # the refresh interval the user asked for
-    except KeyboardInterrupt:
-        return True
+            stop.wait(watch)  # the refresh interval the user asked for
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return True
 
 
 def _print(app: App, dirs: list[Path], as_json: bool, clear: bool) -> bool:

@@ -92,4 +92,9 @@ def check_liveness(config: AppConfig, ping_timeout: float = 3.0) -> Liveness:
                 break
     finally:
         channel.close()
+    if state == "UNKNOWN" and not members and not liveness.instances:
+        # The broker names no state it knows and no member, and no instance answered: a group
+        # whose last members left while it rebalanced (the embedded broker reports it so, and
+        # keeps it so); a reset deletes it.
+        liveness.group_state = "EMPTY"
     return liveness

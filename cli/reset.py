@@ -61,7 +61,7 @@ def reset(
     instance drops local state from before. Refuses while instances run. An interrupted reset
     is completed by running the same command again.
     """
-    from kstreamy.ops.group import check_liveness
+    from kstreamy.ops.group import await_departures, check_liveness
     from kstreamy.ops.reset_plan import plan_reset
     from kstreamy.ops.reset_run import run_reset
 
@@ -75,6 +75,8 @@ def reset(
         target = f"{to_datetime}"
     try:
         liveness = check_liveness(app.config)
+        if not dry_run:
+            liveness = await_departures(app.config, liveness, typer.echo)
         if liveness.alive and not dry_run:
             raise KStreamyError(liveness.refusal("reset", app.config))
         with RichProgress() as progress:

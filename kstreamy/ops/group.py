@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -98,3 +99,32 @@ def check_liveness(config: AppConfig, ping_timeout: float = 3.0) -> Liveness:
         # keeps it so); a reset deletes it.
         liveness.group_state = "EMPTY"
     return liveness
+
+
+DEPARTURE_MARGIN_S = 5.0
+"""Past the session timeout, how long the broker may take to notice an expired member."""
+
+
+def await_departures(
+    config: AppConfig, liveness: Liveness, notify: Callable[[str], None] = lambda _: None
+) -> Liveness:
+    """Members that no instance answers for are instances already gone: one stopped while it
+    was still joining the group (its close cannot leave a group it had not finished joining)
+    or one killed. The broker drops them once their session times out; a reset waits for that
+    instead of refusing. A live instance keeps its membership, so the check after the wait
+    refuses as before; only the answer comes later."""
+    if not liveness.alive or liveness.instances:
+        return liveness
+    wait_s = config.session_timeout_ms / 1000 + DEPARTURE_MARGIN_S
+    notify(
+        f"{len(liveness.members) or 'some'} group member(s) answer no ping (instances stopped "
+        f"or killed before they left the group): waiting up to {wait_s:.0f} s for the broker "
+        "to drop them"
+    )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        state, members = group_state(config)
+        if not members and (state in IDLE_STATES or state == "UNKNOWN"):
+            break
+        time.sleep(1.0)
+    return check_liveness(config)

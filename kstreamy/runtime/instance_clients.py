@@ -103,7 +103,12 @@ class InstanceClients:
             except Exception as exc:
                 log.debug("abort on close: %s", exc)
         try:
-            self.emitter.producer.flush(10)
+            if self.transactions is not None and self.transactions.broken:
+                # Its records belong to a transaction that is aborted: do not wait for them.
+                self.emitter.producer.purge()
+                self.emitter.producer.flush(0)
+            else:
+                self.emitter.producer.flush(10)
         except KafkaException as exc:
             # A fenced or fatally failed producer raises here; it is being thrown away (the
             # instance rebuilds its clients and rejoins), so this must not stop the instance.

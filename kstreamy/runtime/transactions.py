@@ -49,24 +49,40 @@ def stall_bound_s(settings: dict[str, Any]) -> float:
     return min(STALL_S, int(configured) / 3000)
 
 
+CALL_BOUND_S = 30.0
+"""How long sending the offsets, committing or aborting may go on timing out or failing with
+retriable errors before the producer is given up as stuck. A coordinator moves to another
+broker within seconds of a broker failure, but a client can stay attached to the dead one: its
+requests then wait for a broker that is gone (confluentinc/librdkafka#5511). The instance then
+treats the producer as fenced: it drops its tasks uncommitted, starts new clients, whose first
+look-up finds the live coordinators, and rejoins; the new producer's ``init_transactions``
+aborts the transaction the stuck one left open."""
+
+INIT_BOUND_S = 120.0
+"""``init_transactions`` of a new producer waits for the coordinator to finish aborting what
+the producer before it left open (up to ``transaction.timeout.ms``)."""
+
+
 class Transactions:
     def __init__(
         self,
         producer: Producer,
         settings: dict[str, Any] | None = None,
-        timeout_s: float = 60.0,
+        call_bound_s: float = CALL_BOUND_S,
     ) -> None:
         self.producer = producer
-        self.timeout_s = timeout_s
+        self.call_bound_s = call_bound_s
         self.stall_s = stall_bound_s(settings or {})
         """How long a commit's flush may see no record acknowledged (see
         :meth:`~kstreamy.runtime.instance_clients.InstanceClients.flush`)."""
         self.open = False
-        self._call(lambda: producer.init_transactions(timeout_s), "init_transactions")
+        self.broken = False
+        """Fenced, failed fatally or stuck: never to be called again; closing skips the abort."""
+        self._call(producer.init_transactions, "init_transactions", INIT_BOUND_S)
 
     def begin(self) -> None:
         if not self.open:
-            self._call(self.producer.begin_transaction, "begin_transaction")
+            self._call(lambda _timeout: self.producer.begin_transaction(), "begin_transaction")
             self.open = True
 
     def commit(self, offsets: list[TopicPartition], group_metadata: Any) -> None:
@@ -75,38 +91,48 @@ class Transactions:
             return
         if offsets:
             self._call(
-                lambda: self.producer.send_offsets_to_transaction(
-                    offsets, group_metadata, self.timeout_s
+                lambda timeout: self.producer.send_offsets_to_transaction(
+                    offsets, group_metadata, timeout
                 ),
                 "send_offsets_to_transaction",
             )
-        self._call(lambda: self.producer.commit_transaction(self.timeout_s), "commit_transaction")
+        self._call(self.producer.commit_transaction, "commit_transaction")
         self.open = False
 
     def abort(self) -> None:
         if not self.open:
             return
         try:
-            self._call(lambda: self.producer.abort_transaction(self.timeout_s), "abort_transaction")
+            if not self.broken:
+                self._call(self.producer.abort_transaction, "abort_transaction")
         finally:
             self.open = False
 
-    def _call(self, operation: Callable[[], T], name: str, deadline_s: float = 120.0) -> T:
-        """Run a transactional call, retrying retriable errors with backoff until a deadline."""
-        deadline = time.monotonic() + deadline_s
+    def _call(self, operation: Callable[[float], T], name: str, bound_s: float = 0) -> T:
+        """Run a transactional call, given the time left of its bound, retrying retriable
+        errors (a timeout is one) with backoff until the bound; past it the producer is stuck.
+        """
+        bound_s = bound_s or self.call_bound_s
+        deadline = time.monotonic() + bound_s
         backoff = 0.1
         while True:
             try:
-                return operation()
+                return operation(max(deadline - time.monotonic(), 1.0))
             except KafkaException as exc:
                 error = exc.args[0]
                 if error.fatal():
+                    self.broken = True
                     raise FatalTransactionError(f"{name}: {error.str()}") from exc
                 if error.txn_requires_abort():
                     raise AbortableTransactionError(f"{name}: {error.str()}") from exc
-                if error.retriable() and time.monotonic() < deadline:
-                    log.warning("%s failed, retrying in %.1fs: %s", name, backoff, error.str())
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-                raise
+                if not error.retriable():
+                    raise
+                if time.monotonic() + backoff >= deadline:
+                    self.broken = True
+                    raise FatalTransactionError(
+                        f"{name} did not complete within {bound_s:.0f} s ({error.str()}): "
+                        "the producer is stuck and is replaced"
+                    ) from exc
+                log.warning("%s failed, retrying in %.1fs: %s", name, backoff, error.str())
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)

@@ -204,6 +204,25 @@ def test_reset_to_a_time_and_to_earliest_reprocess_with_empty_state(counts_app):
     _stop(third)
 
 
+def test_reset_waits_for_a_killed_instance_to_drop_out_of_the_group(counts_app):
+    """A killed instance stays a group member until its session times out, answering no ping:
+    the reset waits for the broker to drop it instead of refusing."""
+    app = counts_app
+    produce(app.bootstrap, app.settings["input"], _events(0, 300))
+    first = app.start("a")
+    app.wait_results(_counts(0, 300), _sums(0, 300))
+    first.kill()
+    first.wait_exit(30)
+
+    done = ok(app.cli("reset", "--to-earliest"))
+    assert "answer no ping" in done, done
+    assert "start the instances" in done
+    mark = app.mark()
+    again = app.start("b", state_dir=first.state_dir)
+    app.wait_results(_counts(0, 300), _sums(0, 300), since=mark)
+    _stop(again)
+
+
 def _copy_damaged(location: str, tmp_path: Path, how: str) -> str:
     target = tmp_path / f"damaged-{how}"
     shutil.copytree(location, target)

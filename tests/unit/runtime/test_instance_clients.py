@@ -20,6 +20,7 @@ def test_closing_clients_of_a_fenced_producer_does_not_raise():
     emitter.producer.flush.side_effect = _fenced()
     transactions = MagicMock()
     transactions.abort.side_effect = _fenced()
+    transactions.broken = True
     consumer = MagicMock()
     clients = InstanceClients(
         emitter=emitter,
@@ -32,4 +33,5 @@ def test_closing_clients_of_a_fenced_producer_does_not_raise():
     )
     clients.close()
     consumer.close.assert_called_once()
+    emitter.producer.purge.assert_called_once()  # an aborted transaction's records
     emitter.producer.flush.assert_called_once()

@@ -16,9 +16,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaException, Producer, TopicPartition
+
+from kstreamy.runtime.bounded_call import CallTimedOut, call_within
 
 log = logging.getLogger("kstreamy.transactions")
 
@@ -62,6 +65,10 @@ INIT_BOUND_S = 120.0
 """``init_transactions`` of a new producer waits for the coordinator to finish aborting what
 the producer before it left open (up to ``transaction.timeout.ms``)."""
 
+RETURN_GRACE_S = 5.0
+"""How long past the timeout it was given a call may take to return before it counts as stuck
+(the client checks its timeouts on a timer)."""
+
 
 class Transactions:
     def __init__(
@@ -82,7 +89,9 @@ class Transactions:
 
     def begin(self) -> None:
         if not self.open:
-            self._call(lambda _timeout: self.producer.begin_transaction(), "begin_transaction")
+            # Local to the client (no request to wait for): called on this thread.
+            begin = self.producer.begin_transaction
+            self._call(lambda _timeout: begin(), "begin_transaction", on_thread=False)
             self.open = True
 
     def commit(self, offsets: list[TopicPartition], group_metadata: Any) -> None:
@@ -108,16 +117,31 @@ class Transactions:
         finally:
             self.open = False
 
-    def _call(self, operation: Callable[[float], T], name: str, bound_s: float = 0) -> T:
+    def _call(
+        self,
+        operation: Callable[[float], T],
+        name: str,
+        bound_s: float = 0,
+        on_thread: bool = True,
+    ) -> T:
         """Run a transactional call, given the time left of its bound, retrying retriable
-        errors (a timeout is one) with backoff until the bound; past it the producer is stuck.
-        """
+        errors (a timeout is one) with backoff until the bound; past it, or if the call does
+        not return, the producer is stuck."""
         bound_s = bound_s or self.call_bound_s
         deadline = time.monotonic() + bound_s
         backoff = 0.1
         while True:
+            timeout = max(deadline - time.monotonic(), 1.0)
             try:
-                return operation(max(deadline - time.monotonic(), 1.0))
+                if not on_thread:
+                    return operation(timeout)
+                return call_within(partial(operation, timeout), timeout + RETURN_GRACE_S, name)
+            except CallTimedOut as exc:
+                self.broken = True
+                raise FatalTransactionError(
+                    f"{exc}: the producer is stuck (waiting for a broker that is gone) and is "
+                    "replaced"
+                ) from exc
             except KafkaException as exc:
                 error = exc.args[0]
                 if error.fatal():

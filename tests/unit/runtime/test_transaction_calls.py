@@ -3,11 +3,13 @@ gone is given up as stuck, and never called again (no broker needed)."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from kstreamy.runtime import transactions as transactions_module
 from kstreamy.runtime.transactions import (
     AbortableTransactionError,
     FatalTransactionError,
@@ -84,3 +86,24 @@ def test_an_abortable_error_is_not_retried():
     with pytest.raises(AbortableTransactionError):
         transactions.commit([], object())
     assert not transactions.broken
+
+
+def test_a_call_that_never_returns_gives_the_producer_up(monkeypatch):
+    """The client does not always keep the timeout it was given: the call is abandoned."""
+    monkeypatch.setattr(transactions_module, "RETURN_GRACE_S", 0.2)
+    released = threading.Event()
+
+    class NeverReturns(CoordinatorGone):
+        def send_offsets_to_transaction(self, offsets, metadata, timeout: float) -> None:
+            released.wait(30)
+
+    transactions = Transactions(NeverReturns(), call_bound_s=0.5)  # type: ignore[arg-type]
+    transactions.begin()
+    started = time.monotonic()
+    try:
+        with pytest.raises(FatalTransactionError, match="did not return within"):
+            transactions.commit(OFFSETS, object())
+        assert time.monotonic() - started < 3.0
+        assert transactions.broken
+    finally:
+        released.set()

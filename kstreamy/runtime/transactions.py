@@ -52,10 +52,11 @@ def stall_bound_s(settings: dict[str, Any]) -> float:
     return min(STALL_S, int(configured) / 3000)
 
 
-CALL_BOUND_S = 30.0
+CALL_BOUND_S = 15.0
 """How long sending the offsets, committing or aborting may go on timing out or failing with
 retriable errors before the producer is given up as stuck. A coordinator moves to another
-broker within seconds of a broker failure, but a client can stay attached to the dead one: its
+broker about 10 s after its broker dies (once the cluster fences it), but a client can stay
+attached to the dead one: its
 requests then wait for a broker that is gone (confluentinc/librdkafka#5511). The instance then
 treats the producer as fenced: it drops its tasks uncommitted, starts new clients, whose first
 look-up finds the live coordinators, and rejoins; the new producer's ``init_transactions``
@@ -65,7 +66,7 @@ INIT_BOUND_S = 120.0
 """``init_transactions`` of a new producer waits for the coordinator to finish aborting what
 the producer before it left open (up to ``transaction.timeout.ms``)."""
 
-RETURN_GRACE_S = 5.0
+RETURN_GRACE_S = 2.0
 """How long past the timeout it was given a call may take to return before it counts as stuck
 (the client checks its timeouts on a timer)."""
 

@@ -19,6 +19,7 @@ environment variables override code, and ``kstreamy run --set key=value`` overri
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -42,6 +43,8 @@ from kstreamy.config_sources import (
 )
 from kstreamy.errors import ConfigError
 from kstreamy.latency_profiles import LATENCY_PROFILES, LatencyProfile, ProfileSettings
+
+log = logging.getLogger("kstreamy.config")
 
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 ErrorPolicy = Literal["fail", "skip", "dead_letter"]
@@ -155,7 +158,15 @@ class AppConfig:
         env_values, problems = settings_from_text(texts, annotations, _env_label)
         labels = {key: _env_label(key) for key in env_values}
         for variable, close in misspelt.items():
-            problems.append(f"{variable} names no setting (did you mean {', '.join(close)}?)")
+            if close:
+                problems.append(f"{variable} names no setting (did you mean {', '.join(close)}?)")
+            else:
+                log.warning(
+                    "environment variable %s names no kstreamy setting: ignored (settings: "
+                    "KSTREAMY_<SETTING> for App settings, KSTREAMY_KAFKA_<PROPERTY> for client "
+                    "properties)",
+                    variable,
+                )
         code = {key: "code" for key in settings}
         return cls._merge(application_id, [(settings, code, []), (env_values, labels, problems)])
 

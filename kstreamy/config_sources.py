@@ -26,14 +26,15 @@ NOT_SETTINGS = frozenset(
         "KSTREAMY_LOG_LEVEL",
         "KSTREAMY_TANSU_BIN",
         "KSTREAMY_BOOTSTRAP",
-        "KSTREAMY_TEST_BROKER",
-        "KSTREAMY_TEST_APP",
-        "KSTREAMY_TEST_KAFKA_LIBS",
+        "KSTREAMY_BROKER_PID",
         "KSTREAMY_RUN_TANSU_DEVIATIONS",
-        "KSTREAMY_DEMO_SUFFIX",
+        "KSTREAMY_FAULT_RESET_KILL_AT",
     }
 )
-"""Variables kstreamy reads for other purposes (logging, the test suite, the demo)."""
+"""Variables kstreamy reads for other purposes (logging, the test suite, fault injection)."""
+
+NOT_SETTING_PREFIXES = ("KSTREAMY_TEST_", "KSTREAMY_CLUSTER_", "KSTREAMY_DEMO_")
+"""Families of variables of the test suite, the cluster tests and the demo."""
 
 _NONE_WORDS = {"", "none", "null"}
 
@@ -120,14 +121,17 @@ def env_texts(
     """The ``KSTREAMY_*`` variables that name settings, as ``setting -> text``, and the
     misspelt ones as ``variable -> suggestions``.
 
-    Empty variables count as unset. A variable that names no setting is ignored unless it is
-    close to one (then it is almost certainly a typo, reported like an unknown key in code).
+    Empty variables count as unset. A variable that names no setting is almost certainly a
+    typo when it is close to one (reported like an unknown key in code); one close to none is
+    returned with no suggestion (the caller warns: it must not be ignored without a word).
     """
     by_env = {env_name(s): s for s in settings}
     texts: dict[str, str] = {}
     misspelt: dict[str, list[str]] = {}
     for variable, text in environ.items():
-        if not variable.startswith(ENV_PREFIX) or variable in NOT_SETTINGS or text == "":
+        if not variable.startswith(ENV_PREFIX) or text == "":
+            continue
+        if variable in NOT_SETTINGS or variable.startswith(NOT_SETTING_PREFIXES):
             continue
         if variable in by_env:
             texts[by_env[variable]] = text
@@ -135,7 +139,5 @@ def env_texts(
             prop = variable.removeprefix(KAFKA_ENV_PREFIX).lower().replace("_", ".")
             texts[prop] = text
         else:
-            close = difflib.get_close_matches(variable, by_env, n=3, cutoff=0.85)
-            if close:
-                misspelt[variable] = close
+            misspelt[variable] = difflib.get_close_matches(variable, by_env, n=3, cutoff=0.85)
     return texts, misspelt

@@ -75,11 +75,18 @@ def test_librdkafka_properties_from_the_command_line_and_environment(monkeypatch
     assert overridden.kafka_config == {"sasl.password": "from-env", "security.protocol": "SASL_SSL"}
 
 
-def test_unrelated_and_empty_variables_are_ignored(monkeypatch):
+def test_unrelated_and_empty_variables_are_ignored(monkeypatch, caplog):
     monkeypatch.setenv("KSTREAMY_DEMO_SUFFIX", "-x")
-    monkeypatch.setenv("KSTREAMY_MY_OWN_THING", "1")
+    monkeypatch.setenv("KSTREAMY_CLUSTER_BOOTSTRAP", "k:9092")
     monkeypatch.setenv("KSTREAMY_STATE_DIR", "")
     assert App("a", state_dir="/code").config.state_dir == "/code"
+    assert "names no kstreamy setting" not in caplog.text
+
+
+def test_a_variable_that_names_no_setting_is_not_ignored_without_a_word(monkeypatch, caplog):
+    monkeypatch.setenv("KSTREAMY_NUM_STANDBY_REPLICAS", "1")
+    assert App("a").config.application_id == "a"
+    assert "KSTREAMY_NUM_STANDBY_REPLICAS names no kstreamy setting: ignored" in caplog.text
 
 
 def test_application_id_is_not_a_setting():

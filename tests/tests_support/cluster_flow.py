@@ -138,7 +138,8 @@ class OutputWatcher(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
-        self.join(30)
+        if self.ident is not None:  # a test that failed before starting it stops it too
+            self.join(30)
 
     def snapshot(self) -> list[Seen]:
         with self._lock:

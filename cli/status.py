@@ -100,6 +100,34 @@ def _show_view(view: dict[str, Any]) -> None:
         typer.secho(f"note         {note}", fg=typer.colors.YELLOW)
 
 
+def task_figures(stats: dict[str, Any]) -> str:
+    """One line of a task's lag, recent end-to-end latency and watermark delay, from what the
+    instance wrote in ``task_stats`` (empty when it wrote none: older instances, idle tasks)."""
+    parts = []
+    lag = stats.get("lag")
+    if lag:
+        detail = (
+            f" ({', '.join(f'{p} {n}' for p, n in sorted(lag.items()))})" if len(lag) > 1 else ""
+        )
+        parts.append(f"lag {sum(lag.values())}{detail}")
+    for stage, figures in sorted(stats.get("latency_ms", {}).items(), reverse=True):
+        parts.append(f"{stage} latency p50 {_ms(figures.get('p50'))} p99 {_ms(figures.get('p99'))}")
+    delay = stats.get("watermark_delay_ms")
+    if delay is not None:
+        parts.append(f"watermark {_ms(delay)} behind")
+    return ", ".join(parts)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "?"
+    if value >= 10_000:
+        return f"{value / 1000:.0f} s"
+    if value >= 1000:
+        return f"{value / 1000:.1f} s"
+    return f"{value:.0f} ms"
+
+
 def _opt(value: Any) -> str:
     return "-" if value is None else str(value)
 
@@ -118,6 +146,7 @@ def _show_local(status: dict[str, Any], indent: str = "") -> None:
         typer.secho(f"{indent}error        {status['error']}", fg=typer.colors.RED)
     tasks = status.get("tasks", {})
     restoring = status.get("restoring", {})
+    task_stats = status.get("task_stats", {})
     out(f"{indent}tasks        {len(tasks)}")
     for task, task_state in tasks.items():
         extra = ""
@@ -129,6 +158,9 @@ def _show_local(status: dict[str, Any], indent: str = "") -> None:
                 " records/s)"
             )
         out(f"{indent}  {task:<10} {task_state}{extra}")
+        figures = task_figures(task_stats.get(task, {}))
+        if figures:
+            out(f"{indent}  {'':<10} {figures}")
     out(f"{indent}restored     {status.get('records_restored', 0)} records since start")
     watermarks = status.get("watermarks")
     if watermarks:

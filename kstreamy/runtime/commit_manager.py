@@ -125,6 +125,9 @@ class CommitManager:
         offsets = self._offsets_to_commit(tasks)
         if clients.transactions is not None:
             clients.transactions.commit(offsets, clients.consumer.consumer_group_metadata())
+            now_ms = time.time() * 1000  # the outputs became visible to read_committed readers
+            for task in tasks:
+                task.latency.committed(now_ms)
         elif offsets:
             try:
                 clients.consumer.commit(offsets=offsets, asynchronous=False)

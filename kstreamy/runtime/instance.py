@@ -303,11 +303,14 @@ class Instance:
             set_task(task.id)
             end = task.process_run(messages, start, topic, partition, one_topic)
             task.records_in += end - start
+            task.latency.saw(messages[start].timestamp()[1], messages[end - 1].timestamp()[1])
             start = end
             if task not in touched:
                 touched.append(task)
         self.metrics.records_processed += count
+        sent_ms = time.time() * 1000  # the batch's outputs are with the producer now
         for task in touched:
+            task.latency.sent(sent_ms)
             set_task(task.id)
             task.advance_stream_time()
         set_task(None)

@@ -5,11 +5,9 @@ this collector turns them into metric families when Prometheus scrapes, so the p
 never calls into prometheus-client. Rates (records per second per task) are Prometheus' job:
 ``rate(kstreamy_task_records_in_total[1m])``.
 
-Consumer lag comes from the high watermarks the consumer learned from its fetch responses
-(``cached=True``), which costs no request to the broker and stays exact on brokers whose
-ListOffsets answers are not (the embedded Tansu). The consumer is only ever called from the loop
-thread (a call from another thread waits for the loop's ``consume`` to return, which it hardly
-ever lets happen), so the loop samples lag once a second through :meth:`sample_lag`.
+Consumer lag is sampled on the loop thread by :class:`~kstreamy.runtime.consumer_lag.LagSampler`
+(the consumer must not be called from the scrape thread); end-to-end latency histograms are
+kept per task by :class:`~kstreamy.runtime.latency.TaskLatency`, sampled per batch.
 """
 
 from __future__ import annotations
@@ -19,20 +17,18 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from confluent_kafka import KafkaException, TopicPartition
-
 from kstreamy.config import AppConfig
 from kstreamy.errors import ConfigError
+from kstreamy.runtime.consumer_lag import LagSampler
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.local_stores import LocalStores
 from kstreamy.runtime.metrics import COMMIT_LATENCY_BUCKETS, Metrics
 from kstreamy.runtime.status_report import StatusReporter
 from kstreamy.runtime.task_manager import TaskManager
+from kstreamy.runtime.task_stats import watermark_delay_ms
 from kstreamy.time.watermarks import NO_WATERMARK
 
 log = logging.getLogger("kstreamy.metrics")
-
-LAG_SAMPLE_INTERVAL_S = 1.0
 
 try:
     from prometheus_client import CollectorRegistry, start_http_server
@@ -89,6 +85,7 @@ class InstanceCollector(Collector):
         tasks: TaskManager,
         status: StatusReporter,
         clients: Callable[[], InstanceClients | None],
+        lag: LagSampler | None = None,
     ) -> None:
         self.config = config
         self.instance_id = instance_id
@@ -96,9 +93,9 @@ class InstanceCollector(Collector):
         self.tasks = tasks
         self.status = status
         self.clients = clients
+        self.lag = lag if lag is not None else LagSampler(tasks, clients)
+        """Sampled on the loop thread (``lag.sample``); read here at scrape time."""
         self.stores = LocalStores(tasks)
-        self._lag: list[tuple[str, str, int, int]] = []
-        self._next_lag_sample = 0.0
 
     def collect(self) -> Iterator[Any]:
         info = InfoMetricFamily("kstreamy_instance", "The application and instance this is.")
@@ -117,6 +114,7 @@ class InstanceCollector(Collector):
         yield self._commit_latency()
         yield from self._tasks()
         yield self._lag_family()
+        yield self._latency()
         yield from self._restoration()
         yield from self._store_sizes()
         yield from self._watermarks()
@@ -160,42 +158,30 @@ class InstanceCollector(Collector):
         states.add_metric(["restoring"], restoring)
         yield states
 
-    def sample_lag(self) -> None:
-        """On the loop thread, at most once a second: each active task's distance to the end of
-        its input partitions, from the consumer's cached high watermarks."""
-        now = time.monotonic()
-        if now < self._next_lag_sample:
-            return
-        self._next_lag_sample = now + LAG_SAMPLE_INTERVAL_S
-        clients = self.clients()
-        if clients is None:
-            return
-        samples = []
-        for task in self._active():
-            for topic, position in task.positions.items():
-                lead = topic == self.tasks.plan.lead_topic.get(task.subtopology.id)
-                consumer = clients.consumer if lead else clients.secondary
-                if consumer is None:
-                    continue
-                try:
-                    _, high = consumer.get_watermark_offsets(
-                        TopicPartition(topic, task.partition), cached=True
-                    )
-                except KafkaException:
-                    continue
-                if high >= 0:
-                    samples.append((task.id, topic, task.partition, max(high - position, 0)))
-        self._lag = samples  # replaced whole: the scrape thread reads it without a lock
-
     def _lag_family(self) -> Any:
         lag = GaugeMetricFamily(
             "kstreamy_consumer_lag",
             "Records between a task's position and the partition's end, from fetch responses.",
             labels=["task", "topic", "partition"],
         )
-        for task, topic, partition, value in self._lag:
-            lag.add_metric([task, topic, str(partition)], value)
+        for sample in self.lag.samples:
+            lag.add_metric([sample.task, sample.topic, str(sample.partition)], sample.lag)
         return lag
+
+    def _latency(self) -> Any:
+        family = HistogramMetricFamily(
+            "kstreamy_end_to_end_latency_seconds",
+            "From an input record's timestamp to its outputs' send to the producer (stage=send) "
+            "or the commit of their transaction (stage=commit, exactly-once); sampled per batch.",
+            labels=["task", "stage"],
+        )
+        for task in self._active():
+            for stage, histogram in task.latency.stages.items():
+                if histogram.count:
+                    family.add_metric(
+                        [task.id, stage], histogram.cumulative(), histogram.sum_ms / 1000
+                    )
+        return family
 
     def _restoration(self) -> Iterator[Any]:
         clients = self.clients()
@@ -238,11 +224,21 @@ class InstanceCollector(Collector):
             "A task's event-time watermark (epoch seconds).",
             labels=["task"],
         )
+        delay = GaugeMetricFamily(
+            "kstreamy_task_watermark_delay_seconds",
+            "How far a task's event-time watermark is behind wall-clock time.",
+            labels=["task"],
+        )
+        now_ms = time.time() * 1000
         for task in self._active():
             clock = getattr(task, "clock", None)
             if clock is not None and clock.current != NO_WATERMARK:
                 gauge.add_metric([task.id], clock.current / 1000)
+                behind = watermark_delay_ms(task, now_ms)
+                if behind is not None:
+                    delay.add_metric([task.id], behind / 1000)
         yield gauge
+        yield delay
 
 
 class MetricsServer:

@@ -2,6 +2,7 @@
 
 Both are off unless their port is configured, run on their own threads, and only read what the
 loop maintains anyway (counters, the task map, the stores under the task manager's store lock).
+The loop-thread work they read (the consumer lag sample) runs from :meth:`Services.tick`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kstreamy.config import AppConfig
+from kstreamy.runtime.consumer_lag import LagSampler
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.status_report import StatusReporter
@@ -35,13 +37,18 @@ class Services:
         clients: Callable[[], InstanceClients | None],
     ) -> Services:
         services = cls()
+        # Sampled whether or not metrics are served: the status file shows lag too.
+        lag = LagSampler(tasks, clients)
+        status.lag = lag
+        services._on_loop.append(lag.sample)
         try:
             if config.metrics_port:
                 from kstreamy.runtime.prometheus import InstanceCollector, MetricsServer
 
-                collector = InstanceCollector(config, instance_id, metrics, tasks, status, clients)
+                collector = InstanceCollector(
+                    config, instance_id, metrics, tasks, status, clients, lag
+                )
                 services._running.append(MetricsServer(collector, config.metrics_port))
-                services._on_loop.append(collector.sample_lag)
             if config.query_port:
                 from kstreamy.query.server import QueryServer
 

@@ -1,8 +1,8 @@
 """What a running instance says about itself in its status file (read by ``kstreamy status``).
 
-Assembled here from the parts that know it (tasks, commits, restoration, metrics), so none of
-them needs to know the file's shape. Frequent events (a commit every 100 ms under exactly-once,
-restoration progress) write at most once a second.
+Assembled here from the parts that know it (tasks, commits, restoration, metrics, per-task lag,
+latency and watermark delay), so none of them needs to know the file's shape. Frequent events (a
+commit every 100 ms under exactly-once, restoration progress) write at most once a second.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from typing import Any
 
 from kstreamy.config import AppConfig
 from kstreamy.runtime.commit_manager import CommitManager
+from kstreamy.runtime.consumer_lag import LagSampler
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.restore import Restorer
 from kstreamy.runtime.status import status_path, write_status
 from kstreamy.runtime.task_manager import TaskManager
+from kstreamy.runtime.task_stats import TaskStats
 
 THROTTLE_S = 1.0
 
@@ -38,6 +40,9 @@ class StatusReporter:
         self.commits = commits
         self.metrics = metrics
         self.restorer: Restorer | None = None
+        self.lag: LagSampler | None = None
+        """Set when the loop samples consumer lag (see :class:`Services`)."""
+        self._task_stats = TaskStats()
         self.state = "starting"
         self.error: str | None = None
         self.due = False
@@ -78,4 +83,5 @@ class StatusReporter:
             "records_restored": restorer.records_restored if restorer is not None else 0,
             "committed": {f"{t}[{p}]": o for (t, p), o in sorted(self.commits.committed.items())},
             "metrics": dataclasses.asdict(self.metrics),
+            "task_stats": self._task_stats.snapshot(tasks.active(), self.lag),
         }

@@ -13,6 +13,7 @@ from typing import Any
 from kstreamy.errors import KStreamyError, RecordError
 from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
+from kstreamy.runtime.latency import TaskLatency
 from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.task_clock import METADATA_KEY as CLOCK_METADATA
@@ -50,6 +51,8 @@ class Task:
         self.clock = None if time_plan is None else self._start_clock(time_plan, emitter)
         self.records_in = 0
         """Input records handed to this task (counted by the loop once per run of records)."""
+        self.latency = TaskLatency()
+        """End-to-end latency, sampled by the loop per run of records (not per record)."""
         compiled = compile_subtopology(
             sub, self.ctx, emitter, stores, state, self.clock, errors.metrics
         )

@@ -103,6 +103,12 @@ class AppConfig:
     query_port: int | None = None
     query_host: str = "127.0.0.1"
     log_format: LogFormat = "text"
+    tracing: bool = False
+    """OpenTelemetry spans (poll, process, commit, restore, sampled records) and W3C trace
+    context in record headers; needs the ``otel`` extra. Off, it costs nothing per record."""
+    tracing_sample_every: int = 100
+    """With tracing on, one input record in this many gets a span of its own (and its outputs
+    its trace context); 1: every record, 0: none."""
     security_protocol: SecurityProtocol | None = None
     sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None
@@ -223,7 +229,11 @@ class AppConfig:
                 f"application_id {application_id!r} must be 1-200 characters of "
                 "letters, digits, '.', '_' or '-' (it names the consumer group and topics)"
             )
-        known = {k: v for k, v in given.items() if "." not in k}
+        known = {
+            k: _bool_from_text(v) if annotations.get(k) == "bool" else v
+            for k, v in given.items()
+            if "." not in k
+        }
         for key, value in known.items():
             problems.extend(
                 _where(sources[key], p) for p in _check_type(key, value, annotations[key])
@@ -304,6 +314,14 @@ class AppConfig:
                     f"{self.replication_factor}",
                 )
             )
+        if self.tracing_sample_every < 0:
+            problems.append(
+                self._at(
+                    "tracing_sample_every",
+                    "tracing_sample_every must be >= 0 (0: no record spans), got "
+                    f"{self.tracing_sample_every}",
+                )
+            )
         problems.extend(self._topic_config_problems())
         if not self.bootstrap_servers:
             problems.append(self._at("bootstrap_servers", "bootstrap_servers must not be empty"))
@@ -375,6 +393,22 @@ def _env_label(key: str) -> str:
 def _where(source: str, problem: str) -> str:
     """Prefix a problem with its source unless it was given in code."""
     return problem if source == "code" else f"{source}: {problem}"
+
+
+_TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+
+
+def _bool_from_text(value: Any) -> Any:
+    """A switch given as text (``KSTREAMY_TRACING=true``, ``--set tracing=on``) as a bool;
+    anything else is left for the type check to report."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    return value
 
 
 def _check_type(key: str, value: Any, annotation: str) -> list[str]:

@@ -25,6 +25,7 @@ from kstreamy.runtime.commit_order import CommitResult, CommitSequence, StateApp
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.task import Task
+from kstreamy.runtime.tracing import NO_TRACING, Tracing
 from kstreamy.runtime.transactions import AbortableTransactionError
 
 log = logging.getLogger("kstreamy.commit")
@@ -40,9 +41,10 @@ _RETRIABLE_COMMIT_ERRORS = {
 
 
 class CommitManager:
-    def __init__(self, exactly_once: bool, metrics: Metrics) -> None:
+    def __init__(self, exactly_once: bool, metrics: Metrics, tracing: Tracing = NO_TRACING) -> None:
         self.exactly_once = exactly_once
         self.metrics = metrics
+        self.tracing = tracing
         self.committed: dict[tuple[str, int], int] = {}
         """(topic, partition) -> the offset the group holds from this instance."""
         self.on_committed: Callable[[], None] = lambda: None
@@ -97,7 +99,7 @@ class CommitManager:
             discard=lambda: [t.discard() for t in tasks],
         )
         started = time.perf_counter()
-        result = sequence.run()
+        result = self.tracing.commit(sequence.run, self.exactly_once, len(tasks))
         if result.committed:
             self.metrics.observe_commit(time.perf_counter() - started)
         return result

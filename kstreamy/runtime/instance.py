@@ -42,6 +42,7 @@ from kstreamy.runtime.task import Task
 from kstreamy.runtime.task_manager import TaskManager
 from kstreamy.runtime.time_hook import WALL_CLOCK_INTERVAL_MS
 from kstreamy.runtime.topics import prepare_topics
+from kstreamy.runtime.tracing import Consume, tracing_for
 from kstreamy.runtime.transactions import AbortableTransactionError, FatalTransactionError
 from kstreamy.state.resources import StoreResources
 from kstreamy.state.state_manager import StateManager
@@ -55,17 +56,27 @@ BUFFER_CHECK_ROUNDS = 16
 
 class Instance:
     def __init__(
-        self, topology: Topology, config: AppConfig, install_signal_handlers: bool = True
+        self,
+        topology: Topology,
+        config: AppConfig,
+        install_signal_handlers: bool = True,
+        tracer_provider: Any = None,
     ) -> None:
         self.topology = topology
         self.config = config
         self.metrics = Metrics()
+        # First: tracing on without OpenTelemetry installed stops the instance before it starts.
+        self._tracing = tracing_for(config, tracer_provider)
+        self._process_batch = self._tracing.process(self._process)
+        self._run_records = self._tracing.run_records
+        self._consume: Consume | None = None
+        self._consume_secondary: Consume | None = None
         self.instance_id = instance_id(config.app_state_dir, config.instance_id)
         set_instance(self.instance_id)
         self._install_signal_handlers = install_signal_handlers
         self._stop_requested = threading.Event()
         self._eos = config.processing_guarantee == "exactly_once"
-        self._commits = CommitManager(self._eos, self.metrics)
+        self._commits = CommitManager(self._eos, self.metrics, self._tracing)
         self._tasks: TaskManager | None = None
         self._status: StatusReporter | None = None
         self._clients: InstanceClients | None = None
@@ -93,7 +104,13 @@ class Instance:
             )
             apply_reset_marker(self.config, state_manager)
             tasks = TaskManager(
-                self.topology, self.config, plan, state_manager, self._commits, self.metrics
+                self.topology,
+                self.config,
+                plan,
+                state_manager,
+                self._commits,
+                self.metrics,
+                self._tracing,
             )
             status = StatusReporter(
                 self.config, self.instance_id, tasks, self._commits, self.metrics
@@ -166,6 +183,12 @@ class Instance:
             copartitioned=any(tasks.plan.copartitioned.values()),
         )
         self._clients = clients
+        # The tracing hooks are bound here, once per set of clients, not looked up per batch.
+        tracing = self._tracing
+        self._consume = tracing.consume(clients.consumer.consume)
+        secondary = clients.secondary
+        self._consume_secondary = None if secondary is None else tracing.consume(secondary.consume)
+        clients.restorer.tracing = tracing
         self._commits.attach(clients)
         tasks.bind(clients)
         self._status.restorer = clients.restorer
@@ -213,6 +236,12 @@ class Instance:
     # -- the loop ----------------------------------------------------------------------------
 
     def _loop(self, tasks: TaskManager, status: StatusReporter) -> None:
+        """Poll, process, tell time, commit, until asked to stop.
+
+        Tracing adds nothing here: ``self._consume`` and ``self._process_batch`` are the
+        consumer's ``consume`` and :meth:`_process` themselves unless tracing is on, in which
+        case they are the traced wrappers bound at start (see :mod:`kstreamy.runtime.tracing`).
+        """
         batch_size = self.config.effective_poll_batch_size
         timeout = self.config.poll_timeout_ms / 1000
         interval = self.config.effective_commit_interval_ms / 1000
@@ -228,7 +257,8 @@ class Instance:
             if self._needs_rejoin:
                 self._rejoin()
             clients = self._clients
-            assert clients is not None
+            consume = self._consume
+            assert clients is not None and consume is not None
             restorer = clients.restorer
             if restorer.busy:
                 for task in restorer.step(batch_size * 5):
@@ -237,14 +267,15 @@ class Instance:
             # What is there now, up to a batch; if nothing, wait for the next record only, not
             # for a full batch: an idle loop handles each record as it comes, a busy one finds
             # full batches waiting.
-            messages = clients.consumer.consume(batch_size, 0)
+            messages = consume(batch_size, 0)
             if not messages and not restorer.busy:
-                messages = clients.consumer.consume(1, timeout)
+                messages = consume(1, timeout)
                 if messages and batch_size > 1:
-                    messages += clients.consumer.consume(batch_size - 1, 0)
-            processed = self._process(messages, one_topic)
+                    messages += consume(batch_size - 1, 0)
+            processed = self._process_batch(messages, one_topic)
             if clients.secondary is not None and clients.secondary.assignment():
-                processed += self._process(clients.secondary.consume(batch_size, 0))
+                assert self._consume_secondary is not None
+                processed += self._process_batch(self._consume_secondary(batch_size, 0))
             if tasks.timed:
                 now_ms = int(time.time() * 1000)
                 if now_ms >= next_clock_ms:
@@ -272,13 +303,18 @@ class Instance:
     def _process(self, messages: list[Any], one_topic: bool = False) -> int:
         """Route a batch to its tasks, a run of one partition at a time; then tell the tasks
         that got records how far their inputs' event time has come. ``one_topic``: the consumer
-        reads a single topic, so runs need not be told apart by topic."""
+        reads a single topic, so runs need not be told apart by topic.
+
+        Each run goes through ``self._run_records``: :meth:`Task.process_run` itself when
+        tracing is off (the only cost tracing has here: one attribute read per batch), the
+        sampling run of :mod:`kstreamy.runtime.otel_records` when on."""
         if not messages:
             return 0
         self._commits.begin()
         tasks = self._tasks
         assert tasks is not None
         routes = tasks.routes
+        run = self._run_records
         touched: list[Task] = []
         count = len(messages)
         start = 0
@@ -301,7 +337,7 @@ class Instance:
                     start += 1
                 continue
             set_task(task.id)
-            end = task.process_run(messages, start, topic, partition, one_topic)
+            end = run(task, messages, start, topic, partition, one_topic)
             task.records_in += end - start
             task.latency.saw(messages[start].timestamp()[1], messages[end - 1].timestamp()[1])
             start = end

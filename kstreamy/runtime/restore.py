@@ -17,6 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from kstreamy.errors import KStreamyError
 from kstreamy.runtime.task import Task
+from kstreamy.runtime.tracing import NO_TRACING, Tracing
 from kstreamy.state.state_manager import RestoreSpec
 
 log = logging.getLogger("kstreamy.restore")
@@ -65,6 +66,8 @@ class Restorer:
         self._tasks: dict[str, _TaskProgress] = {}
         self._finished: list[Task] = []
         self.records_restored = 0
+        self.tracing: Tracing = NO_TRACING
+        """Told when a task's restoration starts and ends (one span per task when on)."""
 
     @property
     def busy(self) -> bool:
@@ -91,6 +94,7 @@ class Restorer:
             assignments.append(TopicPartition(spec.topic, spec.partition, start))
         self._tasks[task.id] = progress
         self._client().incremental_assign(assignments)
+        self.tracing.restore_started(task.id, sorted({s.store for s in plan}))
         log.info(
             "task %s: restoring %s",
             task.id,
@@ -106,6 +110,7 @@ class Restorer:
         self._finished = [t for t in self._finished if t.id != task_id]
         if progress is None:
             return
+        self.tracing.restore_finished(task_id, progress.restored, "removed")
         for key in progress.remaining:
             del self._partitions[key]
         if self._consumer is not None and progress.remaining:
@@ -175,6 +180,7 @@ class Restorer:
             elapsed,
             progress.restored / elapsed,
         )
+        self.tracing.restore_finished(task.id, progress.restored, "restored")
         self._finished.append(task)
 
     def _report(self) -> None:

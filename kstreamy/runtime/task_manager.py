@@ -27,6 +27,7 @@ from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.task import Task, task_id
 from kstreamy.runtime.task_clock import time_plan
 from kstreamy.runtime.topic_plan import TopicPlan
+from kstreamy.runtime.tracing import NO_TRACING, Tracing
 from kstreamy.state.state_manager import StateManager
 from kstreamy.topology import SubTopology, Topology
 
@@ -42,6 +43,7 @@ class TaskManager:
         state_manager: StateManager,
         commits: CommitManager,
         metrics: Metrics,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.topology = topology
         self.config = config
@@ -49,6 +51,7 @@ class TaskManager:
         self.state_manager = state_manager
         self.commits = commits
         self.metrics = metrics
+        self.tracing = tracing
         self.sub_of_lead: dict[str, SubTopology] = {
             plan.lead_topic[sub.id]: sub for sub in topology.subtopologies()
         }
@@ -94,10 +97,11 @@ class TaskManager:
         times = time_plan(
             self.topology, sub, self.plan.partitions.__getitem__, self._repartition_partitions
         )
+        emitter = self.tracing.emitter(clients.emitter)
         if not specs:
-            return Task(sub, partition, clients.emitter, clients.errors, time_plan=times)
+            return Task(sub, partition, emitter, clients.errors, time_plan=times)
         state, restore_plan = self.state_manager.open(tid, partition, specs)
-        task = Task(sub, partition, clients.emitter, clients.errors, specs, state, times)
+        task = Task(sub, partition, emitter, clients.errors, specs, state, times)
         clients.restorer.add(task, restore_plan)
         return task
 

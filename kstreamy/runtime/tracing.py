@@ -75,7 +75,9 @@ class Tracing(Protocol):
 class NoTracing:
     """Tracing off: every hook hands back what it was given, so nothing is added anywhere."""
 
-    run_records: RunRecords = Task.process_run
+    def __init__(self) -> None:
+        # An instance attribute, not a class one, so that it stays the plain function.
+        self.run_records: RunRecords = Task.process_run
 
     def consume(self, consume: Consume) -> Consume:
         return consume

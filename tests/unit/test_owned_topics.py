@@ -207,6 +207,7 @@ WRITERS = {
     # file: the topics it writes and who creates them
     "kstreamy/runtime/producer.py": "outputs (checked at start), internal topics (owned_topics)",
     "kstreamy/runtime/stateless.py": "a sink's topic: an output or a repartition topic",
+    "kstreamy/runtime/otel_records.py": "a sink's topic, passed on with trace context headers",
     "kstreamy/runtime/changelog.py": "changelogs (owned_topics, from the topic plan)",
     "kstreamy/runtime/control.py": "the control topic (ControlChannel.ensure_topic)",
     "kstreamy/runtime/reset_marker.py": "the reset topic (write_marker creates it)",

@@ -52,15 +52,22 @@ def provider(exporter: InMemorySpanExporter) -> TracerProvider:
     return provider
 
 
+class Produced(Emitted):
+    """Also has the Kafka producer's ``produce``, which sinks call directly when offered."""
+
+    def produce(self, topic, value, key, timestamp, headers=None) -> None:
+        self.records.append((topic, value, headers))
+
+
 def make_instance(
-    provider: TracerProvider, partitions: int = 1, **settings: Any
+    provider: TracerProvider, partitions: int = 1, producer: bool = False, **settings: Any
 ) -> tuple[Instance, Emitted]:
     """An instance whose loop routes batches to real tasks of a one-step topology (input
     ``in``, output ``out``), one per partition; no clients, no broker."""
     app = App("tracing", instance_id="i1", **settings)
     app.stream("in").map_values(lambda v: v + b"!").to("out")
     instance = Instance(app.topology, app.config, False, tracer_provider=provider)
-    emitted, metrics = Emitted(), Metrics()
+    emitted, metrics = Produced() if producer else Emitted(), Metrics()
     errors = RecordErrorHandler("fail", "fail", "dlq", emitted, metrics)
     emitter = instance._tracing.emitter(emitted)
     sub = app.topology.subtopologies()[0]
@@ -101,7 +108,9 @@ def test_off_by_default_the_loop_calls_its_own_functions_and_makes_no_span(
 def test_a_batch_span_and_spans_for_one_record_in_n(
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    instance, emitted = make_instance(provider, partitions=2, tracing=True, tracing_sample_every=2)
+    instance, emitted = make_instance(
+        provider, partitions=2, producer=True, tracing=True, tracing_sample_every=2
+    )
     batch = [rec(0), rec(1), rec(2), rec(3), rec(4), rec(0, partition=1)]
     assert instance._process_batch(batch, True) == 6
 
@@ -146,10 +155,14 @@ def test_sampling_counts_across_batches(
     assert len(spans(exporter, "kstreamy.process")) == 2
 
 
+@pytest.mark.parametrize("producer", [False, True], ids=["emit", "produce"])
 def test_an_input_traceparent_is_the_parent_and_outputs_continue_its_trace(
-    provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter, producer: bool
 ) -> None:
-    instance, emitted = make_instance(provider, tracing=True, tracing_sample_every=1)
+    instance, emitted = make_instance(
+        provider, producer=producer, tracing=True, tracing_sample_every=1
+    )
+    assert hasattr(instance._tracing.emitter(emitted), "produce") is producer
     stale = [("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01"), ("app", b"x")]
     instance._process_batch([rec(0, headers=[("traceparent", TRACEPARENT)])], True)
 

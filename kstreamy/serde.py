@@ -179,7 +179,10 @@ class JsonSerde:
         except orjson.JSONDecodeError as exc:
             try:
                 return _stdlib_decode(bytes(data).decode())
-            except (TypeError, ValueError):  # UnicodeDecodeError is a ValueError too
+            # UnicodeDecodeError is a ValueError too; RecursionError: nesting deeper than the
+            # stack (orjson stops at 1024 levels, json at the recursion limit), which is a bad
+            # record like any other, not a crash of the reader
+            except (TypeError, ValueError, RecursionError):
                 raise SerdeError(f"invalid JSON: {exc}") from exc
 
 

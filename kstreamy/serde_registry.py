@@ -82,7 +82,9 @@ def avro_registry(
     elif callable(subject_name_strategy):
         strategy = subject_name_strategy
     else:
-        raise ConfigError(f"subject_name_strategy must be a name or function, got {strategy!r}")
+        raise ConfigError(
+            f"subject_name_strategy must be a name or function, got {subject_name_strategy!r}"
+        )
     return AvroRegistrySerde(
         _client(registry),
         _schema_text(schema),

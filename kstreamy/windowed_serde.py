@@ -20,6 +20,7 @@ layout (see :mod:`kstreamy.state.window_store`).
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = ["SessionWindowedSerde", "TimeWindowedSerde", "WindowedJsonSerde"]
 
 _LONG = struct.Struct(">q")
 _TWO_LONGS = struct.Struct(">qq")
+_MIN_MS, _MAX_MS = -(2**63), 2**63 - 1
 
 
 def _inner_bytes(inner: Serde, value: Any) -> bytes:
@@ -111,9 +113,41 @@ class WindowedJsonSerde:
         if data is None:
             return None
         obj = self._json.deserialize(data)
-        try:
-            if "start_ms" in obj:
-                return Windowed.from_ms(obj["key"], int(obj["start_ms"]), int(obj["end_ms"]))
-            return Windowed.from_dict(obj)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SerdeError(f"not a windowed JSON key: {data[:80]!r}") from exc
+        if not isinstance(obj, dict) or "key" not in obj:
+            raise SerdeError(f"not a windowed JSON key (no object with a key): {data[:80]!r}")
+        if "start_ms" in obj or "end_ms" in obj:
+            start, end = _whole_ms(obj, "start_ms", data), _whole_ms(obj, "end_ms", data)
+        else:
+            start, end = _seconds_ms(obj, "start", data), _seconds_ms(obj, "end", data)
+        if end < start:
+            # Garbage, not a window: every window kstreamy writes ends at or after its start.
+            raise SerdeError(f"windowed JSON key ends ({end}) before it starts ({start})")
+        return Windowed.from_ms(obj["key"], start, end)
+
+
+def _whole_ms(obj: dict[str, Any], field: str, data: bytes) -> int:
+    """Exact milliseconds: a JSON integer, as written; anything else is named, not truncated."""
+    value = obj.get(field)
+    if type(value) is not int or not _MIN_MS <= value <= _MAX_MS:
+        raise SerdeError(
+            f"windowed JSON key field {field} must be a 64-bit integer, got {value!r}: "
+            f"{data[:80]!r}"
+        )
+    return value
+
+
+def _seconds_ms(obj: dict[str, Any], field: str, data: bytes) -> int:
+    """Seconds (what people write) to ms; NaN, infinities and non-numbers are refused by name
+    because ``int()`` would raise an error that does not say which record or field."""
+    value = obj.get(field)
+    ms = round(value * 1000) if type(value) is int or _finite(value) else None
+    if ms is None or not _MIN_MS <= ms <= _MAX_MS:
+        raise SerdeError(
+            f"windowed JSON key field {field} must be a number of seconds within 64-bit "
+            f"milliseconds, got {value!r}: {data[:80]!r}"
+        )
+    return ms
+
+
+def _finite(value: Any) -> bool:
+    return type(value) is float and math.isfinite(value * 1000)

@@ -34,7 +34,7 @@ def key_from_text(text: str, serde: Any, key_format: str = "text") -> Any:
     if key_format == "json":
         try:
             return json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nesting deeper than the stack
             raise BadKey(f"key_format=json but the key is not JSON: {exc}") from None
     if key_format == "base64":
         try:
@@ -54,7 +54,7 @@ def key_from_text(text: str, serde: Any, key_format: str = "text") -> Any:
     if name in ("json", "avro"):
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text
     return text
 

@@ -21,6 +21,8 @@ import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from kstreamy.errors import SerdeError
+
 __all__ = ["JoinRecords", "JoinRecordsSerde", "append", "decode", "is_matched", "mark_matched"]
 
 _LEN = struct.Struct(">I")
@@ -46,11 +48,18 @@ def mark_matched(entry: bytes) -> bytes:
 
 
 def decode(entry: bytes) -> list[bytes]:
-    """The value bytes of an entry, in arrival order."""
+    """The value bytes of an entry, in arrival order.
+
+    A damaged entry (from a damaged savepoint or changelog) raises ValueError saying so,
+    rather than the struct error of a length cut short."""
+    if not entry:
+        raise ValueError("corrupt join store entry: empty (no flag byte)")
     values = []
     pos, end = 1, len(entry)
     unpack = _LEN.unpack_from
     while pos < end:
+        if pos + 4 > end:
+            raise ValueError(f"corrupt join store entry: length at byte {pos} is cut short")
         (length,) = unpack(entry, pos)
         pos += 4
         values.append(entry[pos : pos + length])
@@ -78,6 +87,8 @@ class JoinRecordsSerde:
     def serialize(self, records: JoinRecords | None) -> bytes | None:
         if records is None:
             return None
+        if not isinstance(records, JoinRecords):
+            raise SerdeError(f"join store entries are JoinRecords, got {type(records).__name__}")
         entry: bytes | None = None
         serialize: Callable[[Any], bytes | None] = self.inner.serialize
         for value in records.values:
@@ -90,4 +101,8 @@ class JoinRecordsSerde:
         if data is None:
             return None
         deserialize = self.inner.deserialize
-        return JoinRecords(is_matched(data), [deserialize(v) for v in decode(data)])
+        try:
+            values = decode(data)
+        except ValueError as exc:
+            raise SerdeError(str(exc)) from exc
+        return JoinRecords(is_matched(data), [deserialize(v) for v in values])

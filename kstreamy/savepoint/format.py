@@ -154,17 +154,54 @@ class _Reader:
             raise self.fail(f"manifest field {where}{key} has the wrong type ({value!r})")
         return value
 
+    def mapping(
+        self, doc: Any, key: str, kind: type | tuple[type, ...], where: str, optional: bool = False
+    ) -> dict[str, Any]:
+        """A dict field whose values must all be of ``kind`` (``optional``: or None), so a
+        damaged offset or topic entry is named here, not met as a TypeError by its reader."""
+        value = self.get(doc, key, dict, where)
+        for name, item in value.items():
+            if item is None and optional:
+                continue
+            if not isinstance(item, kind) or (isinstance(item, bool) and kind is int):
+                raise self.fail(f"manifest field {where}{key}.{name} has the wrong type ({item!r})")
+        return dict(value)
+
+    def strings(self, doc: Any, key: str, where: str, default: list[str] | None = None) -> list:
+        """A list of names (topics, stores)."""
+        if default is not None and isinstance(doc, dict) and key not in doc:
+            return list(default)
+        value = self.get(doc, key, list, where)
+        if not all(isinstance(item, str) for item in value):
+            raise self.fail(f"manifest field {where}{key} must list names ({value!r})")
+        return list(value)
+
     def file_ref(self, doc: Any, where: str) -> FileRef:
-        path = doc.get("path") if isinstance(doc, dict) else None
-        if path is not None and (not isinstance(path, str) or path.startswith("/")):
-            raise self.fail(f"manifest field {where}path is not a relative path")
-        sha = doc.get("sha256") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict):
+            raise self.fail(f"manifest field {where.rstrip('.')} has the wrong type ({doc!r})")
+        path = doc.get("path")
+        if path is not None and not _relative_file(path):
+            raise self.fail(
+                f"manifest field {where}path leaves the savepoint or names no file ({path!r})"
+            )
+        sha = doc.get("sha256")
+        if sha is not None and not isinstance(sha, str):
+            raise self.fail(f"manifest field {where}sha256 has the wrong type ({sha!r})")
         return FileRef(
             path,
             self.get(doc, "entries", int, where),
             self.get(doc, "bytes", int, where),
-            sha if isinstance(sha, str) else None,
+            sha,
         )
+
+
+def _relative_file(path: Any) -> bool:
+    """A path inside the savepoint naming a file: not absolute, no ``..``, no NUL (which the
+    file system would refuse with an error that does not name the manifest field)."""
+    if not isinstance(path, str) or not path or path.startswith(("/", "\\")) or "\0" in path:
+        return False
+    parts = path.replace("\\", "/").split("/")
+    return all(part not in ("", ".", "..") for part in parts)
 
 
 def parse_manifest(raw: bytes, location: str) -> Manifest:
@@ -172,11 +209,14 @@ def parse_manifest(raw: bytes, location: str) -> Manifest:
     r = _Reader(location)
     try:
         doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # RecursionError: nesting deeper than the stack, as only a damaged file has
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise r.fail(f"{MANIFEST} is not valid JSON (truncated or damaged?): {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise r.fail(f"{MANIFEST} is not a kstreamy savepoint manifest")
     version = doc.get("format_version")
+    if type(version) is not int:  # checked first: true == 1.0 == 1
+        raise r.fail(f"manifest field format_version is missing or not an integer ({version!r})")
     if version not in SUPPORTED_VERSIONS:
         raise r.fail(
             f"format version {version!r} is not supported (this kstreamy reads "
@@ -185,10 +225,10 @@ def parse_manifest(raw: bytes, location: str) -> Manifest:
     subs = [
         SubTopologyInfo(
             r.get(s, "id", int, "subtopologies[]."),
-            list(r.get(s, "source_topics", list, "subtopologies[].")),
-            list(r.get(s, "stores", list, "subtopologies[].")),
+            r.strings(s, "source_topics", "subtopologies[]."),
+            r.strings(s, "stores", "subtopologies[]."),
             r.get(s, "partitions", int, "subtopologies[]."),
-            list(s.get("writes_repartition", [])) if isinstance(s, dict) else [],
+            r.strings(s, "writes_repartition", "subtopologies[].", default=[]),
         )
         for s in r.get(doc, "subtopologies", list, "")
     ]
@@ -200,7 +240,7 @@ def parse_manifest(raw: bytes, location: str) -> Manifest:
             r.get(s, "format", str, where),
             r.get(s, "key_serde", dict, where),
             r.get(s, "value_serde", dict, where),
-            s.get("changelog_topic"),
+            _optional_name(r, s, "changelog_topic", where),
             r.get(s, "key_layout", str, where),
             r.get(s, "subtopology", int, where),
         )
@@ -210,8 +250,8 @@ def parse_manifest(raw: bytes, location: str) -> Manifest:
         tasks[tid] = TaskInfo(
             r.get(t, "subtopology", int, where),
             r.get(t, "partition", int, where),
-            dict(r.get(t, "input_offsets", dict, where)),
-            dict(r.get(t, "changelog_offsets", dict, where)),
+            r.mapping(t, "input_offsets", int, where, optional=True),
+            r.mapping(t, "changelog_offsets", int, where),
             dict(r.get(t, "metadata", dict, where)),
             {
                 name: r.file_ref(ref, f"{where}stores.{name}.")
@@ -219,10 +259,10 @@ def parse_manifest(raw: bytes, location: str) -> Manifest:
             },
         )
     in_flight: dict[str, dict[int, FileRef]] = {}
-    for topic, parts in r.get(doc, "in_flight", dict, "").items():
+    for topic, parts in r.mapping(doc, "in_flight", dict, "").items():
         in_flight[topic] = {}
         for partition, ref in parts.items():
-            if not str(partition).isdigit():
+            if not (partition.isascii() and partition.isdigit()):  # "²" is a digit, not an int
                 raise r.fail(f"manifest field in_flight.{topic} has a bad partition {partition!r}")
             in_flight[topic][int(partition)] = r.file_ref(ref, f"in_flight.{topic}.{partition}.")
     return Manifest(
@@ -234,10 +274,17 @@ def parse_manifest(raw: bytes, location: str) -> Manifest:
         topology_fingerprint=r.get(doc, "topology_fingerprint", str, ""),
         topology_description=r.get(doc, "topology_description", str, ""),
         subtopologies=subs,
-        topics=r.get(doc, "topics", dict, ""),
+        topics=r.mapping(doc, "topics", dict, ""),
         stores=stores,
         tasks=tasks,
         in_flight=in_flight,
         kstreamy_version=str(doc.get("kstreamy_version", "")),
         format_version=version,
     )
+
+
+def _optional_name(r: _Reader, doc: dict[str, Any], key: str, where: str) -> str | None:
+    value = doc.get(key)
+    if value is not None and not isinstance(value, str):
+        raise r.fail(f"manifest field {where}{key} has the wrong type ({value!r})")
+    return value

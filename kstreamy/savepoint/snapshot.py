@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rocksdict import IngestExternalFileOptions, Options, Rdict, SstFileWriter
 
+from kstreamy.savepoint.errors import SavepointFormatError
 from kstreamy.savepoint.format import FileRef
 
 _CHUNK = 1 << 20
@@ -90,7 +91,7 @@ def _b64(data: bytes | None) -> str | None:
 
 
 def _unb64(text: str | None) -> bytes | None:
-    return None if text is None else base64.b64decode(text)
+    return None if text is None else base64.b64decode(text, validate=True)
 
 
 InFlightRecord = tuple[bytes | None, bytes | None, int, list[tuple[str, bytes]]]
@@ -116,8 +117,23 @@ def write_records(records: Iterable[InFlightRecord], path: Path, rel: str) -> Fi
 
 
 def read_records(path: Path) -> Iterator[InFlightRecord]:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            doc = json.loads(line)
-            headers = [(name, _unb64(data) or b"") for name, data in doc.get("headers", [])]
-            yield _unb64(doc["key"]), _unb64(doc["value"]), int(doc["timestamp"]), headers
+    """The records of an in-flight file; a damaged line raises SavepointFormatError naming the
+    file and line (the checksum catches damage first, unless the manifest was rewritten)."""
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, 1):
+            try:
+                yield _record(line)
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+                raise SavepointFormatError(
+                    str(path), f"line {number} is not an in-flight record: {exc!r}"
+                ) from exc
+
+
+def _record(line: bytes) -> InFlightRecord:
+    # binascii.Error and UnicodeDecodeError are ValueErrors
+    doc = json.loads(line.decode("utf-8"))
+    headers = [(str(name), _unb64(data) or b"") for name, data in doc.get("headers", [])]
+    timestamp = doc["timestamp"]
+    if type(timestamp) is not int:
+        raise ValueError(f"timestamp {timestamp!r} is not an integer")
+    return _unb64(doc["key"]), _unb64(doc["value"]), timestamp, headers

@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 
 FEW = settings(
-    max_examples=60,
+    max_examples=60 * int(__import__("os").environ.get("FUZZ_MORE", "1")),
     deadline=None,
     derandomize=True,
     database=None,
@@ -20,7 +20,7 @@ FEW = settings(
 )
 """For inputs that are cheap to check (a parser, a serde)."""
 
-SOME = settings(FEW, max_examples=25)
+SOME = settings(FEW, max_examples=25 * int(__import__("os").environ.get("FUZZ_MORE", "1")))
 """For inputs that cost a file system round trip or a CLI invocation each."""
 
 

@@ -17,6 +17,7 @@ Records (``type``):
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -27,6 +28,8 @@ from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
 from kstreamy.runtime.clients import admin_settings, create_client
 from kstreamy.runtime.topics import control_spec, control_topic, ensure_topic
+
+log = logging.getLogger("kstreamy.control")
 
 
 def new_request_id() -> str:
@@ -98,7 +101,7 @@ class ControlChannel:
                 for message in reader.consume(500, 0.2):
                     error = message.error()
                     if error is None:
-                        parsed = _parse(message.value())
+                        parsed = parse_record(message.value())
                         if parsed is not None:
                             parsed["_offset"] = message.offset()
                             out.append(parsed)
@@ -118,7 +121,7 @@ class ControlChannel:
         out = []
         for message in self._consumer.consume(100, timeout):
             if message.error() is None:
-                parsed = _parse(message.value())
+                parsed = parse_record(message.value())
                 if parsed is not None:
                     parsed["_offset"] = message.offset()
                     out.append(parsed)
@@ -149,11 +152,65 @@ class ControlChannel:
             self._producer.flush(10)
 
 
-def _parse(raw: bytes | None) -> dict[str, Any] | None:
+_NUMBER = (int, float)
+_OPTIONAL_STR = (str, type(None))
+_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "savepoint": {"id": str, "location": str, "deadline": _NUMBER},
+    "ack": {
+        "id": str,
+        "task": str,
+        "stores": dict,
+        "input_offsets": dict,
+        "changelog_offsets": dict,
+        "metadata": dict,
+    },
+    "done": {"id": str, "outcome": _OPTIONAL_STR},
+    "ping": {"id": str},
+    "pong": {"id": str},
+}
+"""Fields each record type must have, with their types: readers index them directly, so a
+record that lacks one is dropped here with its reason rather than crashing the reader."""
+_FILE_REF = {"path": _OPTIONAL_STR, "entries": int, "bytes": int, "sha256": _OPTIONAL_STR}
+
+
+def parse_record(raw: bytes | None) -> dict[str, Any] | None:
+    """A control record as a dict, or None (logged with the reason) when it is not one.
+
+    The control topic is written by other processes, possibly of other versions: a record this
+    version cannot use is skipped, never raised, so one bad record cannot stop an instance.
+    Records of unknown types are passed on (readers ignore types they do not handle).
+    """
     if not raw:
         return None
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        log.warning("control record skipped: not JSON (%s): %r", exc, bytes(raw[:80]))
         return None
-    return doc if isinstance(doc, dict) and isinstance(doc.get("type"), str) else None
+    problem = _problem(doc)
+    if problem is not None:
+        log.warning("control record skipped: %s: %r", problem, bytes(raw[:80]))
+        return None
+    return doc
+
+
+def _problem(doc: Any) -> str | None:
+    if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
+        return "not an object with a type"
+    for field, kind in _FIELDS.get(doc["type"], {}).items():
+        value = doc.get(field)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{doc['type']} record field {field} is missing or not {_names(kind)}"
+    if doc["type"] == "ack":
+        for store, ref in doc["stores"].items():
+            if not isinstance(ref, dict) or set(ref) != set(_FILE_REF):
+                return f"ack record store {store} is not a file reference"
+            for field, kind in _FILE_REF.items():
+                if not isinstance(ref[field], kind) or isinstance(ref[field], bool):
+                    return f"ack record store {store} field {field} is not {_names(kind)}"
+    return None
+
+
+def _names(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)

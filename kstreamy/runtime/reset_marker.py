@@ -83,11 +83,50 @@ def read_marker(config: AppConfig, timeout: float = 30.0) -> ResetMarker | None:
         consumer.close()
     if latest is None:
         return None
+    return parse_marker(latest, topic)
+
+
+_MARKER_FIELDS: dict[str, tuple[type, ...]] = {
+    "generation": (str,),
+    "status": (str,),
+    "target": (str,),
+    "started_at": (int, float),
+    "completed_at": (int, float, type(None)),
+    "tasks": (dict,),
+}
+
+
+def parse_marker(raw: bytes, topic: str) -> ResetMarker:
+    """The marker in ``raw``; KStreamyError naming ``topic`` and the bad field otherwise.
+
+    Instances refuse to start on an unreadable marker (they cannot know which state is
+    current), so the error must say what is wrong, not be a TypeError from the constructor."""
+
+    def unreadable(problem: str) -> KStreamyError:
+        return KStreamyError(f"{topic} holds an unreadable reset marker: {problem}")
+
     try:
-        doc = json.loads(latest)
-        return ResetMarker(**doc)
-    except (ValueError, TypeError) as exc:
-        raise KStreamyError(f"{topic} holds an unreadable reset marker: {exc}") from exc
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise unreadable(f"not JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise unreadable(f"not a JSON object ({type(doc).__name__})")
+    unknown = sorted(set(doc) - set(_MARKER_FIELDS))
+    if unknown:
+        raise unreadable(f"unknown field(s) {', '.join(map(repr, unknown))}")
+    for field, kinds in _MARKER_FIELDS.items():
+        if field not in doc and field in ("completed_at", "tasks"):
+            continue
+        value = doc.get(field)
+        if field not in doc or not isinstance(value, kinds) or isinstance(value, bool):
+            raise unreadable(f"field {field} is missing or of the wrong type ({value!r})")
+    tasks = doc.get("tasks", {})
+    bad = [tid for tid, meta in tasks.items() if not isinstance(meta, dict)]
+    if bad:
+        raise unreadable(f"field tasks.{bad[0]} is not an object ({tasks[bad[0]]!r})")
+    if doc["status"] not in ("in_progress", "complete"):
+        raise unreadable(f"field status is {doc['status']!r}, not in_progress or complete")
+    return ResetMarker(**doc)
 
 
 def write_marker(config: AppConfig, marker: ResetMarker) -> None:

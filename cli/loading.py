@@ -27,7 +27,9 @@ def load_app(spec: str, overrides: Mapping[str, str] | None = None) -> App:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    # ValueError: an empty name (":app"); TypeError: a relative one (".app"), which
+    # import_module takes only with a package to resolve it against
+    except (ImportError, ValueError, TypeError) as exc:
         raise typer.BadParameter(f"cannot import {module_name!r}: {exc}") from exc
     except KStreamyError as exc:  # e.g. a ConfigError from KSTREAMY_* variables
         fail(exc)

@@ -7,12 +7,16 @@ on a laptop tried: a failure found once is found again, and the suite's run time
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
+_MORE = int(os.environ.get("FUZZ_MORE", "1"))
+"""Multiplies every example count: ``FUZZ_MORE=20`` when hunting, 1 (fixed) in CI."""
+
 FEW = settings(
-    max_examples=60 * int(__import__("os").environ.get("FUZZ_MORE", "1")),
+    max_examples=60 * _MORE,
     deadline=None,
     derandomize=True,
     database=None,
@@ -20,7 +24,7 @@ FEW = settings(
 )
 """For inputs that are cheap to check (a parser, a serde)."""
 
-SOME = settings(FEW, max_examples=25 * int(__import__("os").environ.get("FUZZ_MORE", "1")))
+SOME = settings(FEW, max_examples=25 * _MORE)
 """For inputs that cost a file system round trip or a CLI invocation each."""
 
 

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 KEYS = [f"key-{i:03d}" for i in range(30)]
 BASE_TS = 1_700_000_000_000
+KEEPS_KILLED_MEMBERS = "keeps a killed member in a stable group long past its session timeout"
 
 
 def _events(start: int, stop: int):
@@ -204,7 +205,7 @@ def test_reset_to_a_time_and_to_earliest_reprocess_with_empty_state(counts_app):
     _stop(third)
 
 
-@pytest.mark.tansu_deviation("keeps a killed member in a stable group long past its session timeout")
+@pytest.mark.tansu_deviation(KEEPS_KILLED_MEMBERS)
 def test_reset_waits_for_a_killed_instance_to_drop_out_of_the_group(counts_app):
     """A killed instance stays a group member until its session times out, answering no ping:
     the reset waits for the broker to drop it instead of refusing."""

@@ -138,10 +138,7 @@ class TaskLatency:
         oldest, newest = self._batch_oldest, self._batch_newest
         if newest < 0:
             return
-        send = self.stages["send"]
-        send.observe(now_ms - oldest)
-        if newest != oldest:
-            send.observe(now_ms - newest)
+        _observe_span(self.stages["send"], now_ms, oldest, newest)
         if oldest < self._pending_oldest:
             self._pending_oldest = oldest
         if newest > self._pending_newest:
@@ -155,10 +152,14 @@ class TaskLatency:
         self._pending_oldest, self._pending_newest = _NONE, -1
         if newest < 0:
             return
-        commit = self.stages["commit"]
-        commit.observe(now_ms - oldest)
-        if newest != oldest:
-            commit.observe(now_ms - newest)
+        _observe_span(self.stages["commit"], now_ms, oldest, newest)
+
+
+def _observe_span(histogram: LatencyHistogram, now_ms: float, oldest: float, newest: float) -> None:
+    """The oldest and newest record of a span stand for all of it (one sample if they agree)."""
+    histogram.observe(now_ms - oldest)
+    if newest != oldest:
+        histogram.observe(now_ms - newest)
 
 
 def _seconds_label(ms: int) -> str:

@@ -24,7 +24,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar
 
 from kstreamy.config_security import (
     MASK,
@@ -41,17 +41,20 @@ from kstreamy.config_sources import (
     settings_from_text,
     suggest,
 )
+from kstreamy.config_types import (
+    ErrorPolicy,
+    LogFormat,
+    OffsetReset,
+    ProcessingGuarantee,
+    SaslMechanism,
+    SecurityProtocol,
+    check_type,
+)
 from kstreamy.errors import ConfigError
 from kstreamy.latency_profiles import LATENCY_PROFILES, LatencyProfile, ProfileSettings
 
 log = logging.getLogger("kstreamy.config")
 
-ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
-ErrorPolicy = Literal["fail", "skip", "dead_letter"]
-OffsetReset = Literal["earliest", "latest"]
-LogFormat = Literal["text", "json"]
-SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"]
 
 _APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
@@ -229,14 +232,10 @@ class AppConfig:
                 f"application_id {application_id!r} must be 1-200 characters of "
                 "letters, digits, '.', '_' or '-' (it names the consumer group and topics)"
             )
-        known = {
-            k: _bool_from_text(v) if annotations.get(k) == "bool" else v
-            for k, v in given.items()
-            if "." not in k
-        }
+        known = {k: v for k, v in given.items() if "." not in k}
         for key, value in known.items():
             problems.extend(
-                _where(sources[key], p) for p in _check_type(key, value, annotations[key])
+                _where(sources[key], p) for p in check_type(key, value, annotations[key])
             )
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
@@ -393,75 +392,3 @@ def _env_label(key: str) -> str:
 def _where(source: str, problem: str) -> str:
     """Prefix a problem with its source unless it was given in code."""
     return problem if source == "code" else f"{source}: {problem}"
-
-
-_TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
-_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
-
-
-def _bool_from_text(value: Any) -> Any:
-    """A switch given as text (``KSTREAMY_TRACING=true``, ``--set tracing=on``) as a bool;
-    anything else is left for the type check to report."""
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE_WORDS:
-            return True
-        if word in _FALSE_WORDS:
-            return False
-    return value
-
-
-def _check_type(key: str, value: Any, annotation: str) -> list[str]:
-    expected = _annotation_types(annotation)
-    allowed_literals = _literal_values(annotation)
-    shown = repr(masked(key, value))
-    if allowed_literals is not None:
-        if value not in allowed_literals:
-            choices = ", ".join(repr(v) for v in allowed_literals if v is not None)
-            return [f"{key} must be one of {choices}, got {shown}"]
-        return []
-    if value is None and type(None) in expected:
-        return []
-    if isinstance(value, bool) and bool not in expected:
-        return [f"{key} must be {_type_names(expected)}, got bool {shown}"]
-    if not isinstance(value, tuple(t for t in expected if t is not type(None))):
-        return [f"{key} must be {_type_names(expected)}, got {type(value).__name__} {shown}"]
-    return []
-
-
-_LITERALS = {
-    "ProcessingGuarantee": ProcessingGuarantee,
-    "ErrorPolicy": ErrorPolicy,
-    "OffsetReset": OffsetReset,
-    "LogFormat": LogFormat,
-    "SecurityProtocol": SecurityProtocol,
-    "SaslMechanism": SaslMechanism,
-    "LatencyProfile": LatencyProfile,
-}
-_SIMPLE = {"int": int, "str": str, "None": type(None), "bool": bool, "Path": Path}
-
-
-def _literal_values(annotation: str) -> tuple[Any, ...] | None:
-    """The allowed values of a Literal setting (with None when it is optional), else None."""
-    parts = [part.strip() for part in annotation.split("|")]
-    literal = _LITERALS.get(parts[0])
-    if literal is None:
-        return None
-    return get_args(literal) + ((None,) if "None" in parts[1:] else ())
-
-
-def _annotation_types(annotation: str) -> tuple[type, ...]:
-    if annotation.startswith("dict"):
-        return (dict,)
-    types = []
-    for part in annotation.split("|"):
-        part = part.strip()
-        types.append(_SIMPLE.get(part, object))
-    if str in types:
-        types.append(Path)
-    return tuple(types)
-
-
-def _type_names(types: tuple[type, ...]) -> str:
-    names = [t.__name__ if t is not type(None) else "None" for t in types if t is not Path]
-    return " or ".join(names)

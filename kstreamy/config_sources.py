@@ -37,6 +37,8 @@ NOT_SETTING_PREFIXES = ("KSTREAMY_TEST_", "KSTREAMY_CLUSTER_", "KSTREAMY_DEMO_")
 """Families of variables of the test suite, the cluster tests and the demo."""
 
 _NONE_WORDS = {"", "none", "null"}
+_TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 
 
 def env_name(setting: str) -> str:
@@ -70,6 +72,13 @@ def parse_text(setting: str, text: str, annotation: str) -> Any:
         if not isinstance(value, dict):
             raise ValueError(f"{setting} must be a JSON object, got {text!r}")
         return value
+    if annotation.split("|")[0].strip() == "bool":
+        word = text.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+        raise ValueError(f"{setting} must be bool (true/false, on/off, yes/no, 1/0), got {text!r}")
     if "int" in annotation.split("|")[0]:
         try:
             return int(text.strip().replace("_", ""))

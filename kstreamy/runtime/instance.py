@@ -31,6 +31,7 @@ from kstreamy.runtime.commit_order import CommitOutcome, CommitResult, StateAppl
 from kstreamy.runtime.identity import instance_id
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
+from kstreamy.runtime.redelivery import skip_delivered_again
 from kstreamy.runtime.repartition_purge import RepartitionPurge
 from kstreamy.runtime.reset_marker import apply_reset_marker
 from kstreamy.runtime.savepoint_hook import SavepointHook
@@ -316,6 +317,7 @@ class Instance:
         routes = tasks.routes
         run = self._run_records
         touched: list[Task] = []
+        seen_before = 0
         count = len(messages)
         start = 0
         while start < count:
@@ -336,6 +338,12 @@ class Instance:
                 ):
                     start += 1
                 continue
+            position = task.positions.get(topic)
+            if position is not None and first.offset() < position:
+                end = skip_delivered_again(task, messages, start, topic, partition, position)
+                seen_before += end - start
+                start = end
+                continue
             set_task(task.id)
             end = run(task, messages, start, topic, partition, one_topic)
             task.records_in += end - start
@@ -343,7 +351,7 @@ class Instance:
             start = end
             if task not in touched:
                 touched.append(task)
-        self.metrics.records_processed += count
+        self.metrics.records_processed += count - seen_before
         sent_ms = time.time() * 1000  # the batch's outputs are with the producer now
         for task in touched:
             task.latency.sent(sent_ms)

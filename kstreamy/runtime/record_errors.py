@@ -12,6 +12,7 @@ Three policies, chosen separately for deserialization and processing errors:
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 
 from kstreamy.config import ErrorPolicy
@@ -86,8 +87,13 @@ class RecordErrorHandler:
             (HEADER_PREFIX + "topic", ctx.topic.encode()),
             (HEADER_PREFIX + "partition", str(ctx.partition).encode()),
             (HEADER_PREFIX + "offset", str(ctx.offset).encode()),
+            (HEADER_PREFIX + "timestamp_ms", str(ctx.timestamp_ms).encode()),
         ]
-        self._emitter.emit(self.dead_letter_topic, raw_key, raw_value, ctx.timestamp_ms, headers)
+        # Stamped with the time of dead-lettering, not the record's: Kafka deletes by record
+        # timestamp, so a record from a backfill weeks old would be gone from a topic with the
+        # default 7-day retention at the broker's next retention check, minutes later.
+        now_ms = int(time.time() * 1000)
+        self._emitter.emit(self.dead_letter_topic, raw_key, raw_value, now_ms, headers)
         self.metrics.records_dead_lettered += 1
         log.warning("dead-lettered record to %s: %s", self.dead_letter_topic, error)
 

@@ -24,6 +24,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kstreamy.errors import KStreamyError
 from kstreamy.runtime.clients import logging_settings
 
+KEEP_RECORDS = {"retention.ms": "-1"}
+"""The topic config :func:`create_topics` starts from."""
+
 
 def _client(bootstrap: str, settings: dict[str, Any] | None) -> dict[str, Any]:
     return {"bootstrap.servers": bootstrap, **logging_settings(), **(settings or {})}
@@ -35,10 +38,16 @@ def create_topics(
     config: dict[str, str] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> None:
-    """Create topics (name -> partitions) and wait until their metadata is visible."""
+    """Create topics (name -> partitions) and wait until their metadata is visible.
+
+    Topics keep their records forever unless ``config`` says otherwise (``retention.ms`` -1):
+    test data usually carries fixed timestamps from the past, and a real broker deletes records
+    older than its retention (7 days by default, by record timestamp) at its next retention
+    check, minutes after they were written."""
     admin = AdminClient(_client(bootstrap, settings))
+    topic_config = {**KEEP_RECORDS, **(config or {})}
     futures = admin.create_topics(
-        [NewTopic(name, count, -1, config=config or {}) for name, count in topics.items()],
+        [NewTopic(name, count, -1, config=topic_config) for name, count in topics.items()],
         operation_timeout=30,
     )
     for name, future in futures.items():

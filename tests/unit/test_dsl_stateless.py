@@ -1,5 +1,7 @@
 """Stateless DSL semantics, run through the broker-free TestDriver."""
 
+import time
+
 import pytest
 
 from kstreamy import App, RecordError, TopologyError
@@ -136,7 +138,7 @@ def test_processing_error_policies():
             ):
                 driver.pipe("in", None, 2)
             continue
-        driver.pipe("in", None, 2)
+        driver.pipe("in", None, 2, timestamp=1_000.5)
         driver.pipe("in", None, 3)
         assert [v for _, v in driver.read("out")] == [1, 3]
         if policy == "skip":
@@ -148,6 +150,10 @@ def test_processing_error_policies():
             headers = dict(dead.headers)
             assert headers["kstreamy.error.offset"] == b"1"
             assert headers["kstreamy.error.class"] == b"ValueError"
+            # The record's own time travels in a header; the dead letter is stamped now, so
+            # the topic's time retention counts from when it was dead-lettered.
+            assert headers["kstreamy.error.timestamp_ms"] == b"1000500"
+            assert abs(dead.timestamp - time.time()) < 60
 
 
 def test_deserialization_error_names_the_field():

@@ -49,7 +49,8 @@ class StateDirLock:
         previous = handle.read().strip()
         if previous and previous != str(os.getpid()):
             log.warning(
-                "state directory %s: lock left by pid %s, which exited without releasing it; taken over",
+                "state directory %s: lock left by pid %s, which exited without releasing it; "
+                "taken over",
                 self.path.parent,
                 previous,
             )

@@ -9,6 +9,7 @@ the directory and what to do, and is never treated as corruption.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -74,7 +75,5 @@ def check_writable(directory: Path) -> None:
             raise
         raise error from exc
     finally:
-        try:
+        with contextlib.suppress(OSError):
             probe.unlink()
-        except OSError:
-            pass

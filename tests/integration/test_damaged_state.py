@@ -307,3 +307,25 @@ def test_a_full_disk_stops_the_instance(counted, instances, small_disk):
     assert f"state directory {small_disk / app.app_id} is full" in log
     assert "free space" in log
     assert "Traceback" not in log
+
+
+def test_a_disk_that_fills_up_while_running_stops_the_instance(broker, instances, small_disk):
+    app = _App(broker.bootstrap_servers, "fills-up")
+    app.state_dir = small_disk
+    produce(app.bootstrap, app.input, _events(0, FIRST))
+    instance = app.start(instances, "running", small_disk)
+    app.wait_counts(FIRST)
+    filler = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(filler, b"\0" * 65536)
+    except OSError:
+        pass  # full
+    finally:
+        os.close(filler)
+
+    produce(app.bootstrap, app.input, _events(FIRST, FIRST + MORE))
+    assert instance.wait_exit(60) == 1
+    log = instance.log()
+    assert f"error: state directory {small_disk / app.app_id} is full" in log, log[-3000:]
+    assert "Traceback" not in log

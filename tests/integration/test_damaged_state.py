@@ -327,5 +327,9 @@ def test_a_disk_that_fills_up_while_running_stops_the_instance(broker, instances
     produce(app.bootstrap, app.input, _events(FIRST, FIRST + MORE))
     assert instance.wait_exit(60) == 1
     log = instance.log()
-    assert f"error: state directory {small_disk / app.app_id} is full" in log, log[-3000:]
+    # RocksDB names the store's own directory, inside the application's.
+    assert f"error: state directory {small_disk / app.app_id}/0_0/counts is full" in log, log[
+        -3000:
+    ]
+    assert "free space" in log
     assert "Traceback" not in log

@@ -10,6 +10,9 @@ status file). This module decides what to do when a commit fails:
 - abortable transaction error: abort, rewind every task to its last committed offsets and state;
 - fatal producer error (fenced): drop every task uncommitted, build new clients and rejoin;
 - state behind after a commit: rebuild the affected tasks' stores from their changelogs;
+- a store found corrupt while in use: every task goes back to its last commit, the damaged
+  task's local state is wiped and restored from its changelogs;
+- a full or read-only state disk: stop, with the directory and what to do (no wipe, no retry);
 - anything else before the commit point: stop the instance (its inputs stay uncommitted).
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError
@@ -37,6 +41,7 @@ from kstreamy.runtime.reset_marker import apply_reset_marker
 from kstreamy.runtime.savepoint_hook import SavepointHook
 from kstreamy.runtime.services import Services
 from kstreamy.runtime.shutdown import stop_on_signals
+from kstreamy.runtime.state_dir_check import check_contents, check_disk
 from kstreamy.runtime.state_lock import StateDirLock
 from kstreamy.runtime.status_report import StatusReporter
 from kstreamy.runtime.task import Task
@@ -45,6 +50,8 @@ from kstreamy.runtime.time_hook import WALL_CLOCK_INTERVAL_MS
 from kstreamy.runtime.topics import prepare_topics
 from kstreamy.runtime.tracing import Consume, tracing_for
 from kstreamy.runtime.transactions import AbortableTransactionError, FatalTransactionError
+from kstreamy.state.disk import disk_error
+from kstreamy.state.errors import StateDiskError, StoreCorruptedError
 from kstreamy.state.resources import StoreResources
 from kstreamy.state.state_manager import StateManager
 from kstreamy.topology import Topology
@@ -72,6 +79,7 @@ class Instance:
         self._run_records = self._tracing.run_records
         self._consume: Consume | None = None
         self._consume_secondary: Consume | None = None
+        check_disk(config.app_state_dir)  # before the first write: the instance id's
         self.instance_id = instance_id(config.app_state_dir, config.instance_id)
         set_instance(self.instance_id)
         self._install_signal_handlers = install_signal_handlers
@@ -97,6 +105,7 @@ class Instance:
         lock = StateDirLock(self.config.app_state_dir)
         lock.acquire()
         try:
+            check_contents(self.config.app_state_dir, self.config.application_id, self.topology)
             plan = prepare_topics(self.topology, self.config)
             state_manager = StateManager(
                 self.config.app_state_dir,
@@ -237,6 +246,38 @@ class Instance:
     # -- the loop ----------------------------------------------------------------------------
 
     def _loop(self, tasks: TaskManager, status: StatusReporter) -> None:
+        """Run rounds until asked to stop; a store found corrupt on the way is rebuilt."""
+        while True:
+            try:
+                self._rounds(tasks, status)
+                return
+            except StoreCorruptedError as exc:
+                self._rebuild_corrupt_store(tasks, exc)
+
+    def _rebuild_corrupt_store(self, tasks: TaskManager, exc: StoreCorruptedError) -> None:
+        """A read found damaged files (RocksDB checks block checksums as it reads; opening a
+        store does not read every block). The batch stopped halfway, so every active task goes
+        back to its last commit, its buffered writes dropped (under exactly-once the open
+        transaction is aborted); then the damaged task is wiped and restored like a new one."""
+        owner = next((t.id for t in tasks.tasks.values() if t.state and _holds(t, exc)), None)
+        if owner is None:
+            raise exc  # not a store of a task here: nothing known to rebuild
+        log.warning(
+            "task %s: %s; going back to the last commit, wiping the task's local state and "
+            "restoring it from the changelogs",
+            owner,
+            exc,
+        )
+        active = tasks.active()
+        if self._commits.transaction_open:
+            self._abort_and_rewind(active)
+        else:
+            for task in active:
+                task.discard()
+                tasks.rewind(task)
+        tasks.rebuild([owner], reason="a store is corrupt")
+
+    def _rounds(self, tasks: TaskManager, status: StatusReporter) -> None:
         """Poll, process, tell time, commit, until asked to stop.
 
         Tracing adds nothing here: ``self._consume`` and ``self._process_batch`` are the
@@ -388,6 +429,9 @@ class Instance:
         outcome, error = result.outcome, result.error
         if outcome is CommitOutcome.COMMITTED:
             return
+        disk = _disk_error(error, self.config.app_state_dir)
+        if disk is not None:
+            raise disk  # rebuilding or retrying needs the disk this error says is unusable
         if outcome is CommitOutcome.STATE_BEHIND:
             assert isinstance(error, StateApplyError)
             log.error("%s", error)
@@ -442,3 +486,21 @@ class Instance:
             self._commit()
         except Exception as exc:
             log.error("final commit failed: %s", exc)
+
+
+def _holds(task: Task, exc: StoreCorruptedError) -> bool:
+    """Whether the corrupt store at ``exc.path`` is one of ``task``'s."""
+    assert task.state is not None
+    return any(getattr(store, "path", None) == exc.path for store in task.state.stores.values())
+
+
+def _disk_error(error: Exception | None, app_state_dir: Path) -> StateDiskError | None:
+    """The full or read-only disk behind a failed commit step, if that is what failed."""
+    if isinstance(error, StateApplyError):
+        found = (_disk_error(e, app_state_dir) for e in error.failures.values())
+        return next((e for e in found if e is not None), None)
+    if isinstance(error, StateDiskError):
+        return error
+    if isinstance(error, OSError):  # the checkpoint file's own write
+        return disk_error(app_state_dir, error)
+    return None

@@ -8,6 +8,7 @@ commit every 100 ms under exactly-once, restoration progress) write at most once
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from typing import Any
@@ -20,6 +21,8 @@ from kstreamy.runtime.restore import Restorer
 from kstreamy.runtime.status import status_path, write_status
 from kstreamy.runtime.task_manager import TaskManager
 from kstreamy.runtime.task_stats import TaskStats
+
+log = logging.getLogger("kstreamy.instance")
 
 THROTTLE_S = 1.0
 
@@ -50,6 +53,7 @@ class StatusReporter:
         self._last_write = 0.0
         self.last_written: dict[str, Any] | None = None
         """The snapshot last written, for readers on other threads (the metrics collector)."""
+        self._write_failed = False
 
     def write_if_due(self) -> None:
         """Called on every loop round: writes when due (or restoring) and a second has passed."""
@@ -61,7 +65,17 @@ class StatusReporter:
         self._last_write = time.monotonic()
         self.due = False
         self.last_written = self.snapshot()
-        write_status(self.path, self.last_written)
+        try:
+            write_status(self.path, self.last_written)
+        except OSError as exc:
+            # The file only informs; a full or read-only disk is reported (and stops the
+            # instance) where state is written. Failing here instead would hide that error
+            # behind a traceback, the final write on the way out replacing it.
+            if not self._write_failed:
+                log.warning("cannot write the status file %s: %s", self.path, exc)
+            self._write_failed = True
+        else:
+            self._write_failed = False
 
     def snapshot(self) -> dict[str, Any]:
         restorer = self.restorer

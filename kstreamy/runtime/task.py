@@ -21,6 +21,7 @@ from kstreamy.runtime.task_clock import TaskClock, TimePlan, task_id
 from kstreamy.runtime.task_source import RawRecord, Source, event_time_ms
 from kstreamy.runtime.time_hook import TimeListener
 from kstreamy.serde_binding import bind
+from kstreamy.state.errors import StateError
 from kstreamy.state.task_state import TaskState
 from kstreamy.time.control import decode_watermark
 from kstreamy.topology import StoreSpec, SubTopology
@@ -209,8 +210,8 @@ class Task:
                     if timestamp_ms > stream_time:
                         stream_time = timestamp_ms
                     entry(key, value)
-                except RecordError:
-                    raise
+                except (RecordError, StateError):
+                    raise  # the record is fine; the instance handles its own state
                 except Exception as exc:
                     handle("processing", None, exc, ctx, raw_key, raw_value)
         except BaseException:
@@ -273,8 +274,8 @@ class Task:
                             continue
                 try:
                     entry(key, value)
-                except RecordError:
-                    raise
+                except (RecordError, StateError):
+                    raise  # the record is fine; the instance handles its own state
                 except Exception as exc:
                     self._errors.handle("processing", None, exc, ctx, record.key(), record.value())
         except BaseException:

@@ -164,14 +164,17 @@ class TaskManager:
         for task in list(self.tasks.values()):
             self.close(task, clean)
 
-    def rebuild(self, task_ids: list[str]) -> None:
-        """The commit of these tasks stands but their stores missed it: throw the local state
-        away and restore it from the changelogs, then go on from the committed offsets."""
+    def rebuild(
+        self, task_ids: list[str], reason: str = "local state is behind its changelog"
+    ) -> None:
+        """Throw the local state of these tasks away and restore it from the changelogs, then
+        go on from the committed offsets: their commit stood but their stores missed it, or a
+        store turned out to be corrupt."""
         for tid in task_ids:
             task = self.tasks.get(tid)
             if task is None:
                 continue
-            log.warning("task %s: local state is behind its changelog; rebuilding it", tid)
+            log.warning("task %s: %s; rebuilding it", tid, reason)
             lead = self.plan.lead_topic[task.subtopology.id]
             self.close(task, clean=False)
             self.state_manager.wipe_task(tid)

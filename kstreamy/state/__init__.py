@@ -10,6 +10,7 @@ changelog.
 from kstreamy.state.checkpoint import CheckpointFile
 from kstreamy.state.errors import (
     CheckpointCorruptedError,
+    StateDiskError,
     StateError,
     StoreClosedError,
     StoreCorruptedError,
@@ -28,6 +29,7 @@ __all__ = [
     "InMemoryStore",
     "KeyValueStore",
     "RocksDBStore",
+    "StateDiskError",
     "StateError",
     "StoreClosedError",
     "StoreCorruptedError",

@@ -62,3 +62,37 @@ class CheckpointCorruptedError(StateError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"checkpoint file {self.path} is unusable: {reason}")
+
+
+class StateDiskError(StateError):
+    """The disk under the state directory refuses writes: it is full or read-only.
+
+    Not a :class:`StoreCorruptedError`: the state on it may be fine, and wiping it would not
+    help (a restore needs the same space). The instance stops; the message says what to do.
+    """
+
+    def __init__(self, path: Path, problem: str, cause: BaseException) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.cause = cause
+        if problem == "full":
+            advice = (
+                "free space on that file system (or give state_dir a bigger volume), then "
+                "start the instance again"
+            )
+        else:
+            advice = (
+                "make it writable for the user running the instance (mount it read-write, "
+                "chown it), or point the instance at a writable directory with "
+                "`kstreamy run ... --state-dir DIR`"
+            )
+        super().__init__(
+            f"state directory {self.path} is {problem} ({_reason(cause)}): {advice}. "
+            "Local state is rebuilt from the changelogs if the directory is empty"
+        )
+
+
+def _reason(cause: BaseException) -> str:
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(cause).strip() or type(cause).__name__

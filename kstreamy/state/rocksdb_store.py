@@ -23,6 +23,7 @@ from typing import NoReturn
 
 from rocksdict import DbClosedError, Rdict, RdictIter, ReadOptions, WriteBatch, WriteOptions
 
+from kstreamy.state.disk import disk_error
 from kstreamy.state.errors import StoreClosedError, StoreCorruptedError, StoreLockedError
 from kstreamy.state.resources import StoreResources
 
@@ -36,9 +37,10 @@ class RocksDBStore:
     """A :class:`~kstreamy.state.store.KeyValueStore` in one RocksDB directory.
 
     Opening fails with :class:`StoreCorruptedError` whenever RocksDB cannot open the directory
-    for a reason other than a held lock, so the caller can :meth:`destroy` it and restore from
-    the changelog; a held lock raises :class:`StoreLockedError` instead, which must not lead to
-    a wipe. Reads that hit corrupted data later also raise :class:`StoreCorruptedError`.
+    for a reason other than a held lock or the disk, so the caller can :meth:`destroy` it and
+    restore from the changelog; a held lock raises :class:`StoreLockedError` and a full or
+    read-only disk :class:`~kstreamy.state.errors.StateDiskError` instead, neither of which must
+    lead to a wipe. Reads that hit corrupted data later also raise :class:`StoreCorruptedError`.
     """
 
     persistent = True
@@ -54,6 +56,9 @@ class RocksDBStore:
         except Exception as exc:
             if _LOCK_MESSAGE.search(str(exc)):
                 raise StoreLockedError(self.path, exc) from exc
+            disk = disk_error(self.path, exc)
+            if disk is not None:
+                raise disk from exc
             raise StoreCorruptedError(self.path, exc) from exc
         self._write_options = WriteOptions()
         self._write_options.disable_wal = True
@@ -86,6 +91,9 @@ class RocksDBStore:
             raise StoreClosedError(self.name) from exc
         if _CORRUPTION_MESSAGE.match(str(exc)):
             raise StoreCorruptedError(self.path, exc) from exc
+        disk = disk_error(self.path, exc)
+        if disk is not None:
+            raise disk from exc
         raise exc
 
     def get(self, key: bytes) -> bytes | None:

@@ -119,9 +119,10 @@ class StateManager:
         offset = offsets.get(topic) if topic else None
         if had_data and topic is not None and offset is None:
             log.warning(
-                "task %s: store %s has no checkpoint; wiping it and restoring from %s",
+                "task %s: store %s has no checkpoint; wiping it (%s) and restoring from %s",
                 task_id,
                 spec.name,
+                path,
                 topic,
             )
             RocksDBStore.destroy(path)
@@ -137,10 +138,11 @@ class StateManager:
             store = RocksDBStore(spec.name, path, self.resources)
         except StoreCorruptedError as exc:
             log.warning(
-                "task %s: store %s is corrupt (%s); wiping it and restoring from %s",
+                "task %s: store %s is corrupt (%s); wiping %s and restoring from %s",
                 task_id,
                 spec.name,
                 exc.cause,
+                path,
                 topic or "nothing (no changelog)",
             )
             RocksDBStore.destroy(path)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError
@@ -42,6 +41,7 @@ from kstreamy.runtime.savepoint_hook import SavepointHook
 from kstreamy.runtime.services import Services
 from kstreamy.runtime.shutdown import stop_on_signals
 from kstreamy.runtime.state_dir_check import check_contents, check_disk
+from kstreamy.runtime.state_failures import disk_error_behind, store_owner
 from kstreamy.runtime.state_lock import StateDirLock
 from kstreamy.runtime.status_report import StatusReporter
 from kstreamy.runtime.task import Task
@@ -50,8 +50,7 @@ from kstreamy.runtime.time_hook import WALL_CLOCK_INTERVAL_MS
 from kstreamy.runtime.topics import prepare_topics
 from kstreamy.runtime.tracing import Consume, tracing_for
 from kstreamy.runtime.transactions import AbortableTransactionError, FatalTransactionError
-from kstreamy.state.disk import disk_error
-from kstreamy.state.errors import StateDiskError, StoreCorruptedError
+from kstreamy.state.errors import StoreCorruptedError
 from kstreamy.state.resources import StoreResources
 from kstreamy.state.state_manager import StateManager
 from kstreamy.topology import Topology
@@ -259,7 +258,7 @@ class Instance:
         store does not read every block). The batch stopped halfway, so every active task goes
         back to its last commit, its buffered writes dropped (under exactly-once the open
         transaction is aborted); then the damaged task is wiped and restored like a new one."""
-        owner = next((t.id for t in tasks.tasks.values() if t.state and _holds(t, exc)), None)
+        owner = store_owner(tasks.tasks.values(), exc)
         if owner is None:
             raise exc  # not a store of a task here: nothing known to rebuild
         log.warning(
@@ -429,7 +428,7 @@ class Instance:
         outcome, error = result.outcome, result.error
         if outcome is CommitOutcome.COMMITTED:
             return
-        disk = _disk_error(error, self.config.app_state_dir)
+        disk = disk_error_behind(error, self.config.app_state_dir)
         if disk is not None:
             raise disk  # rebuilding or retrying needs the disk this error says is unusable
         if outcome is CommitOutcome.STATE_BEHIND:
@@ -486,21 +485,3 @@ class Instance:
             self._commit()
         except Exception as exc:
             log.error("final commit failed: %s", exc)
-
-
-def _holds(task: Task, exc: StoreCorruptedError) -> bool:
-    """Whether the corrupt store at ``exc.path`` is one of ``task``'s."""
-    assert task.state is not None
-    return any(getattr(store, "path", None) == exc.path for store in task.state.stores.values())
-
-
-def _disk_error(error: Exception | None, app_state_dir: Path) -> StateDiskError | None:
-    """The full or read-only disk behind a failed commit step, if that is what failed."""
-    if isinstance(error, StateApplyError):
-        found = (_disk_error(e, app_state_dir) for e in error.failures.values())
-        return next((e for e in found if e is not None), None)
-    if isinstance(error, StateDiskError):
-        return error
-    if isinstance(error, OSError):  # the checkpoint file's own write
-        return disk_error(app_state_dir, error)
-    return None

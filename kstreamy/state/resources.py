@@ -12,6 +12,14 @@ from rocksdict import BlockBasedOptions, Cache, Options, WriteBufferManager
 
 MiB = 1024 * 1024
 
+WRITE_BUFFER_SHARE = 4
+"""One part in this many of a total memory bound goes to memtables, the rest to the block cache.
+
+Kafka Streams' BoundedMemoryRocksDBConfig leaves the split to the user; a quarter for memtables
+keeps a whole commit interval of writes of a few tasks in memory (flushes stay rare) while most
+of the bound holds what grows with the number of keys: index and filter blocks, and the data
+blocks that make reads of existing keys cheap."""
+
 
 class StoreResources:
     """The block cache, write buffer manager and per-store tuning of one instance.
@@ -56,6 +64,16 @@ class StoreResources:
             write_buffer_bytes, False, self.cache
         )
 
+    @classmethod
+    def bounded(cls, total_bytes: int, **tuning: int) -> StoreResources:
+        """Resources whose block cache and memtables together stay within ``total_bytes``.
+
+        One number is what an operator knows (the memory a container may give its stores);
+        splitting it is RocksDB tuning, done here: :data:`WRITE_BUFFER_SHARE`.
+        """
+        cache_bytes, write_buffer_bytes = split_memory(total_bytes)
+        return cls(cache_bytes, write_buffer_bytes, **tuning)
+
     @property
     def total_bytes(self) -> int:
         """The soft memory bound of all RocksDB stores of this instance."""
@@ -92,3 +110,11 @@ class StoreResources:
             f"StoreResources(block_cache_bytes={self.block_cache_bytes}, "
             f"write_buffer_bytes={self.write_buffer_bytes})"
         )
+
+
+def split_memory(total_bytes: int) -> tuple[int, int]:
+    """``(block_cache_bytes, write_buffer_bytes)`` adding up to ``total_bytes``."""
+    if total_bytes < WRITE_BUFFER_SHARE:
+        raise ValueError(f"total_bytes must be at least {WRITE_BUFFER_SHARE}, got {total_bytes}")
+    write_buffer_bytes = total_bytes // WRITE_BUFFER_SHARE
+    return total_bytes - write_buffer_bytes, write_buffer_bytes

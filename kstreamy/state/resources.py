@@ -105,6 +105,16 @@ class StoreResources:
         """Bytes of memtables currently alive across all stores."""
         return int(self.write_buffer_manager.get_usage())
 
+    def usage(self) -> dict[str, int]:
+        """The bound and what RocksDB holds against it now, for the status file: whether the
+        bound is what limits memory can be read off a running instance."""
+        return {
+            "bound_bytes": self.total_bytes,
+            "used_bytes": self.cache_usage(),
+            "memtable_bytes": self.write_buffer_usage(),
+            "pinned_bytes": int(self.cache.get_pinned_usage()),
+        }
+
     def __repr__(self) -> str:
         return (
             f"StoreResources(block_cache_bytes={self.block_cache_bytes}, "

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +42,11 @@ TIMEOUT_S = 600
 MiB = 1024 * 1024
 
 
-def distinct_keys(count: int) -> list[tuple[bytes, bytes]]:
-    return [(b"key-%07d" % i, b"1") for i in range(count)]
+def distinct_keys(count: int, passes: int = 1) -> Iterator[tuple[bytes, bytes]]:
+    """``count`` distinct keys, all of them again on each further pass."""
+    for _ in range(passes):
+        for i in range(count):
+            yield b"key-%07d" % i, b"1"
 
 
 def memory_mb(pid: int) -> dict[str, float]:
@@ -173,6 +176,12 @@ def main() -> None:
             "--windowed", action="store_true", help="count per key and one-hour window"
         )
         parser.add_argument(
+            "--passes",
+            type=int,
+            default=1,
+            help="send every key this often: later passes read what the first one stored",
+        )
+        parser.add_argument(
             "--state-memory-mb",
             type=int,
             help="the instance's state_memory_bytes, in MiB (default: the default settings)",
@@ -180,9 +189,11 @@ def main() -> None:
 
     args = arguments(__doc__.splitlines()[0], 1_000_000, rounds=1, more=more)
     with broker(args.bootstrap_servers) as bootstrap:
-        source = input_topic(bootstrap, iter(distinct_keys(args.events)), "bench-memory-in")
+        source = input_topic(bootstrap, distinct_keys(args.events, args.passes), "bench-memory-in")
         for _ in range(args.rounds):
-            one_round(bootstrap, source, args.events, args.windowed, args.state_memory_mb)
+            one_round(
+                bootstrap, source, args.events * args.passes, args.windowed, args.state_memory_mb
+            )
 
 
 if __name__ == "__main__":

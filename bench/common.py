@@ -31,9 +31,16 @@ PARTITIONS = 4
 
 
 def arguments(
-    description: str, events: int, rounds: int = 5, guarantee: bool = False
+    description: str,
+    events: int,
+    rounds: int = 5,
+    guarantee: bool = False,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> argparse.Namespace:
+    """The options every benchmark has; ``more`` adds a benchmark's own."""
     parser = argparse.ArgumentParser(description=description)
+    if more is not None:
+        more(parser)
     if guarantee:
         parser.add_argument(
             "--guarantee",

@@ -52,11 +52,15 @@ from kstreamy.config_types import (
 )
 from kstreamy.errors import ConfigError
 from kstreamy.latency_profiles import LATENCY_PROFILES, LatencyProfile, ProfileSettings
+from kstreamy.state.resources import split_memory
 
 log = logging.getLogger("kstreamy.config")
 
 
 _APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+MIN_STATE_MEMORY_BYTES = 8 * 1024 * 1024
+"""Below this, memtables of a few stores would be flushed every few hundred writes."""
 
 
 @dataclasses.dataclass
@@ -75,6 +79,11 @@ class AppConfig:
     ``poll_batch_size`` together (see :data:`LATENCY_PROFILES`); explicit settings win."""
     commit_interval_ms: int | None = None
     state_dir: str = "./state"
+    state_memory_bytes: int | None = None
+    """The most memory all RocksDB stores of the instance may use together: block cache (data,
+    index and filter blocks) and memtables. One number, because that is what an operator knows
+    (the memory left for state in a container); a quarter goes to memtables. None: the sum of
+    ``state_cache_bytes`` and ``state_write_buffer_bytes``, for those who tune the split."""
     state_cache_bytes: int = 64 * 1024 * 1024
     state_write_buffer_bytes: int = 64 * 1024 * 1024
     state_buffer_max_records: int = 100_000
@@ -142,6 +151,14 @@ class AppConfig:
         if self.poll_batch_size is not None:
             return self.poll_batch_size
         return self.profile.poll_batch_size
+
+    @property
+    def store_memory(self) -> tuple[int, int]:
+        """``(block_cache_bytes, write_buffer_bytes)`` of the instance's RocksDB stores; their
+        sum is the bound (``state_memory_bytes`` when set)."""
+        if self.state_memory_bytes is not None:
+            return split_memory(self.state_memory_bytes)
+        return self.state_cache_bytes, self.state_write_buffer_bytes
 
     @property
     def dead_letter_topic_name(self) -> str:
@@ -284,6 +301,7 @@ class AppConfig:
         ):
             if getattr(self, name) <= 0:
                 problems.append(self._at(name, f"{name} must be > 0, got {getattr(self, name)}"))
+        problems.extend(self._state_memory_problems())
         if self.repartition_purge_interval_ms < 0:
             problems.append(
                 self._at(
@@ -336,6 +354,33 @@ class AppConfig:
             problems.append(f"metrics_port and query_port must differ, both are {self.query_port}")
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+    def _state_memory_problems(self) -> list[str]:
+        if self.state_memory_bytes is None:
+            return []
+        problems = []
+        if self.state_memory_bytes < MIN_STATE_MEMORY_BYTES:
+            problems.append(
+                self._at(
+                    "state_memory_bytes",
+                    f"state_memory_bytes must be at least {MIN_STATE_MEMORY_BYTES} (8 MiB), got "
+                    f"{self.state_memory_bytes}",
+                )
+            )
+        parts = [
+            name
+            for name in ("state_cache_bytes", "state_write_buffer_bytes")
+            if name in self.setting_sources
+        ]
+        if parts:
+            problems.append(
+                self._at(
+                    "state_memory_bytes",
+                    f"state_memory_bytes is split between block cache and memtables by itself: "
+                    f"give it or {' and '.join(parts)}, not both",
+                )
+            )
+        return problems
 
     def _topic_config_problems(self) -> list[str]:
         problems = []

@@ -109,7 +109,7 @@ class Instance:
             state_manager = StateManager(
                 self.config.app_state_dir,
                 self.config.application_id,
-                StoreResources(self.config.state_cache_bytes, self.config.state_write_buffer_bytes),
+                StoreResources(*self.config.store_memory),
             )
             apply_reset_marker(self.config, state_manager)
             tasks = TaskManager(

@@ -98,4 +98,5 @@ class StatusReporter:
             "committed": {f"{t}[{p}]": o for (t, p), o in sorted(self.commits.committed.items())},
             "metrics": dataclasses.asdict(self.metrics),
             "task_stats": self._task_stats.snapshot(tasks.active(), self.lag),
+            "store_memory": tasks.state_manager.resources.usage(),
         }

@@ -36,6 +36,10 @@ def test_the_status_file_carries_lag_latency_and_watermark_delay(tmp_path):
         written = read_status(status.path)
     finally:
         tasks.close_all()
+    memory = written["store_memory"]
+    assert memory["bound_bytes"] == tasks.state_manager.resources.total_bytes
+    # Open stores reserve memtable space, charged to the one cache.
+    assert memory["used_bytes"] >= memory["memtable_bytes"] > 0
     stats = written["task_stats"]
     assert set(stats) == {"0_0"}  # 0_1 saw nothing: no figures rather than zeros
     assert stats["0_0"]["lag"] == {"words[0]": 20}

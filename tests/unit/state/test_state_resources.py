@@ -92,3 +92,13 @@ def _sst_count_after_spread_writes(tmp_path: Path, write_buffer_bytes: int) -> i
 def test_shared_write_buffer_manager_forces_flushes(tmp_path: Path) -> None:
     assert _sst_count_after_spread_writes(tmp_path / "unbounded", 1024 * MiB) == 0
     assert _sst_count_after_spread_writes(tmp_path / "bounded", 4 * MiB) > 0
+
+
+def test_index_and_filters_are_partitioned_so_a_small_cache_holds_them(tmp_path: Path) -> None:
+    store = RocksDBStore("s", tmp_path / "s", StoreResources.bounded(8 * MiB))
+    store.close()
+    written = "\n".join(p.read_text() for p in (tmp_path / "s").glob("OPTIONS-*"))
+    assert "index_type=kTwoLevelIndexSearch" in written
+    assert "partition_filters=true" in written
+    assert "pin_top_level_index_and_filter=true" in written
+    assert "cache_index_and_filter_blocks=true" in written

@@ -109,7 +109,10 @@ class Instance:
             state_manager = StateManager(
                 self.config.app_state_dir,
                 self.config.application_id,
-                StoreResources(*self.config.store_memory),
+                StoreResources(
+                    *self.config.store_memory,
+                    partitioned_filters=self.config.state_memory_bytes is not None,
+                ),
             )
             apply_reset_marker(self.config, state_manager)
             tasks = TaskManager(

@@ -49,6 +49,7 @@ class StoreResources:
         *,
         store_write_buffer_bytes: int = 8 * MiB,
         max_open_files_per_store: int = 128,
+        partitioned_filters: bool = False,
     ) -> None:
         if block_cache_bytes <= 0 or write_buffer_bytes <= 0:
             raise ValueError("block_cache_bytes and write_buffer_bytes must be positive")
@@ -63,6 +64,10 @@ class StoreResources:
         # Many tasks per instance means many databases; a per-store limit keeps the process
         # far from the file-descriptor limit.
         self.max_open_files_per_store = max_open_files_per_store
+        self.partitioned_filters = partitioned_filters
+        """Index and filter blocks in partitions: for a bound chosen smaller than the state
+        (see :meth:`options`); off by default, where whole filters need one cache look-up less
+        per read."""
         self.cache = Cache(block_cache_bytes + write_buffer_bytes)
         self.write_buffer_manager = WriteBufferManager.new_write_buffer_manager_with_cache(
             write_buffer_bytes, False, self.cache
@@ -76,7 +81,7 @@ class StoreResources:
         splitting it is RocksDB tuning, done here: :data:`WRITE_BUFFER_SHARE`.
         """
         cache_bytes, write_buffer_bytes = split_memory(total_bytes)
-        return cls(cache_bytes, write_buffer_bytes, **tuning)
+        return cls(cache_bytes, write_buffer_bytes, partitioned_filters=True, **tuning)
 
     @property
     def total_bytes(self) -> int:
@@ -91,16 +96,17 @@ class StoreResources:
         table.set_pin_l0_filter_and_index_blocks_in_cache(True)
         # Most reads are point lookups of keys that may not exist yet (first event of a key).
         table.set_bloom_filter(10, False)
-        # Partitioned index and filters, as Kafka Streams recommends when they live in a
-        # bounded cache: a whole filter grows with the keys of its file (1.5 MB for a million
-        # keys), and a block larger than a cache shard (1/64 of the cache) is read from the
-        # file again on every lookup (bench/memory.py, 32 MB: 6,000 instead of 170,000
-        # records/s). Partitions of METADATA_BLOCK_BYTES always fit; only the small top level
-        # of each file stays pinned.
-        table.set_index_type(BlockBasedIndexType.two_level_index_search())
-        table.set_partition_filters(True)
-        table.set_metadata_block_size(METADATA_BLOCK_BYTES)
-        table.set_pin_top_level_index_and_filter(True)
+        # With a bound from state_memory_bytes: partitioned index and filters, as Kafka
+        # Streams recommends when they live in a bounded cache. A whole filter grows with the
+        # keys of its file (1.5 MB for a million keys), and a block larger than a cache shard
+        # (1/64 of the cache) is read from the file again on every lookup (bench/memory.py,
+        # 32 MB: 6,000 instead of 170,000 records/s). Partitions of METADATA_BLOCK_BYTES always
+        # fit; only the small top level of each file stays pinned.
+        if self.partitioned_filters:
+            table.set_index_type(BlockBasedIndexType.two_level_index_search())
+            table.set_partition_filters(True)
+            table.set_metadata_block_size(METADATA_BLOCK_BYTES)
+            table.set_pin_top_level_index_and_filter(True)
 
         opts = Options(raw_mode=True)
         opts.create_if_missing(True)

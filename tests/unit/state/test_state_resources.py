@@ -102,3 +102,11 @@ def test_index_and_filters_are_partitioned_so_a_small_cache_holds_them(tmp_path:
     assert "partition_filters=true" in written
     assert "pin_top_level_index_and_filter=true" in written
     assert "cache_index_and_filter_blocks=true" in written
+
+
+def test_the_two_budgets_keep_whole_index_and_filter_blocks(tmp_path: Path) -> None:
+    store = RocksDBStore("s", tmp_path / "s", StoreResources(8 * MiB, 8 * MiB))
+    store.close()
+    written = "\n".join(p.read_text() for p in (tmp_path / "s").glob("OPTIONS-*"))
+    assert "partition_filters=false" in written
+    assert "index_type=kBinarySearch" in written

@@ -278,6 +278,18 @@ def small_disk(tmp_path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
+def _fill(disk: Path) -> None:
+    """Write zeros to a file on ``disk`` until no space is left."""
+    filler = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(filler, b"\0" * 65536)
+    except OSError:
+        pass  # full
+    finally:
+        os.close(filler)
+
+
 def test_a_read_only_state_directory_stops_the_instance(counted, instances, small_disk):
     app = counted[REFUSED]
     _copy_state(app, small_disk)
@@ -293,14 +305,7 @@ def test_a_read_only_state_directory_stops_the_instance(counted, instances, smal
 def test_a_full_disk_stops_the_instance(counted, instances, small_disk):
     app = counted[REFUSED]
     _copy_state(app, small_disk)
-    filler = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        while True:
-            os.write(filler, b"\0" * 65536)
-    except OSError:
-        pass  # full
-    finally:
-        os.close(filler)
+    _fill(small_disk)
 
     log, code = _refused(app, instances, small_disk)
     assert code == 1
@@ -315,14 +320,7 @@ def test_a_disk_that_fills_up_while_running_stops_the_instance(broker, instances
     produce(app.bootstrap, app.input, _events(0, FIRST))
     instance = app.start(instances, "running", small_disk)
     app.wait_counts(FIRST)
-    filler = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        while True:
-            os.write(filler, b"\0" * 65536)
-    except OSError:
-        pass  # full
-    finally:
-        os.close(filler)
+    _fill(small_disk)
 
     produce(app.bootstrap, app.input, _events(FIRST, FIRST + MORE))
     assert instance.wait_exit(60) == 1

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from kstreamy.config_ranges import range_problems
 from kstreamy.config_security import (
     MASK,
     SECURITY_ALIASES,
@@ -58,9 +59,6 @@ log = logging.getLogger("kstreamy.config")
 
 
 _APP_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
-
-MIN_STATE_MEMORY_BYTES = 8 * 1024 * 1024
-"""Below this, memtables of a few stores would be flushed every few hundred writes."""
 
 
 @dataclasses.dataclass
@@ -266,7 +264,9 @@ class AppConfig:
         config.kafka_config = {**config.kafka_config, **passthrough, **security}
         config.setting_sources = sources
         config._given = given
-        config._check_ranges()
+        problems = range_problems(config)
+        if problems:
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
         return config
 
     def check_security(self) -> None:
@@ -284,125 +284,8 @@ class AppConfig:
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
 
-    def _check_ranges(self) -> None:
-        problems = []
-        if self.poll_batch_size is not None and self.poll_batch_size <= 0:
-            problems.append(
-                self._at(
-                    "poll_batch_size", f"poll_batch_size must be > 0, got {self.poll_batch_size}"
-                )
-            )
-        for name in (
-            "session_timeout_ms",
-            "max_poll_interval_ms",
-            "state_cache_bytes",
-            "state_write_buffer_bytes",
-            "state_buffer_max_records",
-        ):
-            if getattr(self, name) <= 0:
-                problems.append(self._at(name, f"{name} must be > 0, got {getattr(self, name)}"))
-        problems.extend(self._state_memory_problems())
-        if self.repartition_purge_interval_ms < 0:
-            problems.append(
-                self._at(
-                    "repartition_purge_interval_ms",
-                    "repartition_purge_interval_ms must be >= 0 (0: off), got "
-                    f"{self.repartition_purge_interval_ms}",
-                )
-            )
-        if self.poll_timeout_ms < 0:
-            problems.append(
-                self._at(
-                    "poll_timeout_ms", f"poll_timeout_ms must be >= 0, got {self.poll_timeout_ms}"
-                )
-            )
-        if self.commit_interval_ms is not None and self.commit_interval_ms < 0:
-            problems.append(
-                self._at(
-                    "commit_interval_ms",
-                    f"commit_interval_ms must be >= 0, got {self.commit_interval_ms}",
-                )
-            )
-        if self.replication_factor == 0 or self.replication_factor < -1:
-            problems.append(
-                self._at(
-                    "replication_factor",
-                    f"replication_factor must be >= 1 (or -1: the broker's default), got "
-                    f"{self.replication_factor}",
-                )
-            )
-        if self.tracing_sample_every < 0:
-            problems.append(
-                self._at(
-                    "tracing_sample_every",
-                    "tracing_sample_every must be >= 0 (0: no record spans), got "
-                    f"{self.tracing_sample_every}",
-                )
-            )
-        problems.extend(self._topic_config_problems())
-        if not self.bootstrap_servers:
-            problems.append(self._at("bootstrap_servers", "bootstrap_servers must not be empty"))
-        for name in ("metrics_port", "query_port"):
-            port = getattr(self, name)
-            if port is not None and not 0 <= port <= 65535:
-                problems.append(
-                    self._at(
-                        name, f"{name} must be a TCP port (1-65535; 0 or None: off), got {port}"
-                    )
-                )
-        if self.metrics_port and self.metrics_port == self.query_port:
-            problems.append(f"metrics_port and query_port must differ, both are {self.query_port}")
-        if problems:
-            raise ConfigError("invalid configuration: " + "; ".join(problems))
-
-    def _state_memory_problems(self) -> list[str]:
-        if self.state_memory_bytes is None:
-            return []
-        problems = []
-        if self.state_memory_bytes < MIN_STATE_MEMORY_BYTES:
-            problems.append(
-                self._at(
-                    "state_memory_bytes",
-                    f"state_memory_bytes must be at least {MIN_STATE_MEMORY_BYTES} (8 MiB), got "
-                    f"{self.state_memory_bytes}",
-                )
-            )
-        parts = [
-            name
-            for name in ("state_cache_bytes", "state_write_buffer_bytes")
-            if name in self.setting_sources
-        ]
-        if parts:
-            problems.append(
-                self._at(
-                    "state_memory_bytes",
-                    f"state_memory_bytes is split between block cache and memtables by itself: "
-                    f"give it or {' and '.join(parts)}, not both",
-                )
-            )
-        return problems
-
-    def _topic_config_problems(self) -> list[str]:
-        problems = []
-        if "cleanup.policy" in self.topic_config:
-            problems.append(
-                "topic_config cannot set cleanup.policy: kstreamy sets it per topic (changelogs "
-                "must be compacted for restoration to be correct)"
-            )
-        min_isr = self.topic_config.get("min.insync.replicas")
-        if min_isr is not None:
-            if not str(min_isr).isdigit():
-                problems.append(
-                    f"topic_config min.insync.replicas must be a number, got {min_isr!r}"
-                )
-            elif self.replication_factor > 0 and int(min_isr) > self.replication_factor:
-                problems.append(
-                    f"topic_config min.insync.replicas={min_isr} is more than replication_factor="
-                    f"{self.replication_factor}: no write could ever be acknowledged"
-                )
-        return [self._at("topic_config", p) for p in problems]
-
-    def _at(self, setting: str, problem: str) -> str:
+    def with_source(self, setting: str, problem: str) -> str:
+        """``problem`` prefixed with where ``setting`` came from (nothing when from code)."""
         return _where(self.setting_sources.get(setting, "code"), problem)
 
     def source_of(self, setting: str) -> str:

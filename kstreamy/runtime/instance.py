@@ -109,10 +109,7 @@ class Instance:
             state_manager = StateManager(
                 self.config.app_state_dir,
                 self.config.application_id,
-                StoreResources(
-                    *self.config.store_memory,
-                    partitioned_filters=self.config.state_memory_bytes is not None,
-                ),
+                _store_resources(self.config),
             )
             apply_reset_marker(self.config, state_manager)
             tasks = TaskManager(
@@ -488,3 +485,10 @@ class Instance:
             self._commit()
         except Exception as exc:
             log.error("final commit failed: %s", exc)
+
+
+def _store_resources(config: AppConfig) -> StoreResources:
+    """One bound (``state_memory_bytes``) gets the bounded layout; else the two budgets."""
+    if config.state_memory_bytes is not None:
+        return StoreResources.bounded(config.state_memory_bytes)
+    return StoreResources(config.state_cache_bytes, config.state_write_buffer_bytes)

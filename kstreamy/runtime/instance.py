@@ -47,7 +47,8 @@ from kstreamy.runtime.status_report import StatusReporter
 from kstreamy.runtime.task import Task
 from kstreamy.runtime.task_manager import TaskManager
 from kstreamy.runtime.time_hook import WALL_CLOCK_INTERVAL_MS
-from kstreamy.runtime.topics import prepare_topics
+from kstreamy.runtime.topic_watch import TopicWatch, watched_topics
+from kstreamy.runtime.topics import output_topics, prepare_topics
 from kstreamy.runtime.tracing import Consume, tracing_for
 from kstreamy.runtime.transactions import AbortableTransactionError, FatalTransactionError
 from kstreamy.state.errors import StoreCorruptedError
@@ -92,6 +93,7 @@ class Instance:
         self._needs_rejoin = False
         self._services = Services()
         self._purge = RepartitionPurge(None, (), 0)
+        self._topic_watch = TopicWatch(None, [])
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, commit and leave the group; safe from any thread."""
@@ -106,6 +108,8 @@ class Instance:
         try:
             check_contents(self.config.app_state_dir, self.config.application_id, self.topology)
             plan = prepare_topics(self.topology, self.config)
+            watched = watched_topics(self.topology, plan, output_topics(self.topology))
+            self._topic_watch = TopicWatch(create_admin(self.config), watched)
             state_manager = StateManager(
                 self.config.app_state_dir,
                 self.config.application_id,
@@ -174,7 +178,12 @@ class Instance:
             status.state, status.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
         except BaseException as exc:
-            status.state, status.error = "failed", f"{type(exc).__name__}: {exc}"
+            # "Unknown topic or partition" from a client: say which topic and what happened.
+            explained = self._topic_watch.explain(exc) if isinstance(exc, Exception) else None
+            failure = explained or exc
+            status.state, status.error = "failed", f"{type(failure).__name__}: {failure}"
+            if explained is not None:
+                raise explained from exc
             raise
         finally:
             self._close()
@@ -329,7 +338,9 @@ class Instance:
             clients.emitter.poll()
             status.write_if_due()
             self._services.tick()
-            due = savepoints.poll() or time.monotonic() >= next_commit
+            now = time.monotonic()
+            self._topic_watch.tick(now)
+            due = savepoints.poll() or now >= next_commit
             if not due and stateful and processed:
                 rounds_with_records += 1
                 if rounds_with_records % BUFFER_CHECK_ROUNDS == 0:

@@ -92,6 +92,9 @@ class AppConfig:
     poll_batch_size: int | None = None
     """None: the latency profile's (2000 in ``balanced``)."""
     poll_timeout_ms: int = 100
+    startup_timeout_ms: int = 60000
+    """How long a starting instance waits for the cluster to answer (a broker still starting
+    refuses connections for a while) before it stops with an error naming the address."""
     session_timeout_ms: int = 45000
     # Kafka's default since 3.0 (KIP-735). A member must reach its group coordinator within
     # this time; when the coordinator's broker dies, the cluster needs ~10 s to fence it and

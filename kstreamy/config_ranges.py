@@ -43,6 +43,13 @@ def range_problems(config: AppConfig) -> list[str]:
                 f"{config.repartition_purge_interval_ms}",
             )
         )
+    if config.startup_timeout_ms <= 0:
+        problems.append(
+            config.with_source(
+                "startup_timeout_ms",
+                f"startup_timeout_ms must be > 0, got {config.startup_timeout_ms}",
+            )
+        )
     if config.poll_timeout_ms < 0:
         problems.append(
             config.with_source(

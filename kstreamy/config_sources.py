@@ -26,15 +26,14 @@ NOT_SETTINGS = frozenset(
         "KSTREAMY_LOG_LEVEL",
         "KSTREAMY_TANSU_BIN",
         "KSTREAMY_BOOTSTRAP",
-        "KSTREAMY_BROKER_PID",
         "KSTREAMY_RUN_TANSU_DEVIATIONS",
         "KSTREAMY_FAULT_RESET_KILL_AT",
     }
 )
 """Variables kstreamy reads for other purposes (logging, the test suite, fault injection)."""
 
-NOT_SETTING_PREFIXES = ("KSTREAMY_TEST_", "KSTREAMY_CLUSTER_", "KSTREAMY_DEMO_")
-"""Families of variables of the test suite, the cluster tests and the demo."""
+NOT_SETTING_PREFIXES = ("KSTREAMY_TEST_", "KSTREAMY_BROKER_", "KSTREAMY_CLUSTER_", "KSTREAMY_DEMO_")
+"""Families of variables of the test suite (and its broker), the cluster tests and the demo."""
 
 _NONE_WORDS = {"", "none", "null"}
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})

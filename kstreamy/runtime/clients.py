@@ -24,7 +24,10 @@ log = logging.getLogger("kstreamy.clients")
 CONNECT_TIMEOUT_S = 15.0
 """How long start-up waits for a broker to answer at all."""
 REFUSED_TIMEOUT_S = 5.0
-"""How long it keeps trying once every broker refused the connection or did not resolve."""
+"""How long it keeps trying once every broker refused the connection or did not resolve
+(commands; an instance waits its ``startup_timeout_ms``)."""
+WAITING_LOG_INTERVAL_S = 10.0
+"""How often a starting instance says it is still waiting for the cluster."""
 
 TRANSACTIONAL_REQUEST_TIMEOUT_MS = 30000
 """How long the transactional producer waits for any one broker response (``socket.timeout.ms``)
@@ -155,11 +158,17 @@ def create_admin(config: AppConfig) -> StartupAdmin:
     )
 
 
-def wait_for_cluster(admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S) -> ClusterMetadata:
+def wait_for_cluster(
+    admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S, patient: bool = False
+) -> ClusterMetadata:
     """Cluster metadata, or a BrokerUnreachableError naming the address and how to set it.
 
     Gives up ``REFUSED_TIMEOUT_S`` after every broker refused the connection (or its name did
     not resolve), and after ``timeout`` in any case (a broker that does not answer at all).
+    ``patient`` (an instance starting, given ``startup_timeout_ms``): refused connections are
+    waited out for the whole ``timeout`` too, since a broker starting with its instances (a
+    compose file, a node reboot) refuses them for a while; one line every
+    ``WAITING_LOG_INTERVAL_S`` says what it waits for, instead of librdkafka's line per attempt.
     A broker that refuses the credentials (SASL) or the TLS handshake gives an
     AuthenticationError at once: librdkafka would retry for ever, and the answer will not
     change.
@@ -168,6 +177,7 @@ def wait_for_cluster(admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S) ->
     consumer is built from it).
     """
     started = time.monotonic()
+    next_report = started + WAITING_LOG_INTERVAL_S
     while True:
         try:
             metadata = admin.list_topics(timeout=1.0)
@@ -181,8 +191,10 @@ def wait_for_cluster(admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S) ->
         if admin.refused is not None:
             raise authentication_error(admin)
         now = time.monotonic()
-        refused_long = admin.all_down_since is not None and (
-            now - admin.all_down_since >= REFUSED_TIMEOUT_S
+        refused_long = (
+            not patient
+            and admin.all_down_since is not None
+            and now - admin.all_down_since >= REFUSED_TIMEOUT_S
         )
         if refused_long or now - started >= timeout:
             config = admin.config
@@ -190,6 +202,14 @@ def wait_for_cluster(admin: StartupAdmin, timeout: float = CONNECT_TIMEOUT_S) ->
             cause = admin.last_error or "no answer"
             raise BrokerUnreachableError(
                 admin.bootstrap_servers, source, now - started, cause, _security_hint(admin, cause)
+            )
+        if patient and now >= next_report:
+            next_report = now + WAITING_LOG_INTERVAL_S
+            log.warning(
+                "waiting for Kafka at %s (%s); giving up in %.0fs (startup_timeout_ms)",
+                admin.bootstrap_servers,
+                admin.last_error or "no answer",
+                timeout - (now - started),
             )
 
 

@@ -77,11 +77,24 @@ class TopicWatch:
     def __init__(self, admin: AdminClient | None, topics: list[WatchedTopic]) -> None:
         self._admin = admin
         self._topics = {t.name: t for t in topics}
-        self._ids: dict[str, Any] = {}
-        """Topic id seen at the first answer: a new id means deleted and re-created."""
+        self._ids: dict[str, str] = {}
+        """Topic ids seen at start: a new id means deleted and re-created."""
         self._pending: dict[str, Future[Any]] | None = None
         self._suspect: str | None = None
         self._next_check = time.monotonic() + TOPIC_CHECK_INTERVAL_S
+        if self._topics:
+            self._ids = self._current_ids()
+
+    def _current_ids(self) -> dict[str, str]:
+        """Ids of the topics now, asked once at start (the plan was made moments ago); a topic
+        the cluster does not answer about gets the id of the first answer that names it."""
+        ids = {}
+        for name, future in self._describe().items():
+            try:
+                ids[name] = str(future.result(timeout=EXPLAIN_TIMEOUT_S).topic_id)
+            except (KafkaException, TimeoutError):  # no id now: the first check takes it
+                continue
+        return ids
 
     def tick(self, now: float) -> None:
         """Called every round: collect an answer that has come, or ask again when due.

@@ -223,6 +223,8 @@ def _counts_with(admin: AdminClient, topics: list[str]) -> dict[str, int]:
 def prepare_topics(topology: Topology, config: AppConfig) -> TopicPlan:
     """Check the input and output topics, plan the internal ones and create those missing."""
     admin = create_admin(config)
+    if isinstance(admin, StartupAdmin):  # an instance's first call: wait for a starting broker
+        wait_for_cluster(admin, config.startup_timeout_ms / 1000, patient=True)
     inputs, outputs = topology.external_source_topics(), output_topics(topology)
     existing = _counts_with(admin, [*inputs, *outputs])
     bootstrap = config.bootstrap_servers

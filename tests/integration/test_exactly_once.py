@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -180,3 +181,34 @@ def test_broker_unavailable_for_a_while_loses_and_duplicates_nothing(
     feeder.join(120)
     app.assert_exact(3000)
     assert instance.alive(), instance.log()[-3000:]
+
+
+def test_broker_gone_for_minutes_then_back_loses_and_duplicates_nothing(
+    broker, bootstrap, make_topic, unique_name, instances
+):
+    """The broker stopped (not frozen) for ``KSTREAMY_BROKER_OUTAGE_S`` (120 s by default) and
+    started again with its data: the instance waits, keeps its state and goes on exactly."""
+    if not broker.can_restart:
+        pytest.skip(
+            "needs commands that stop and start the broker with its data: "
+            "KSTREAMY_BROKER_STOP_CMD and KSTREAMY_BROKER_START_CMD (an external broker)"
+        )
+    outage_s = float(os.environ.get("KSTREAMY_BROKER_OUTAGE_S", "120"))
+    app = _EosApp(bootstrap, make_topic, unique_name, instances)
+    instance = app.start("a")
+    wait_until(lambda: len(instance.partitions()) == 4, 90, what="instance owns all tasks")
+    produce(bootstrap, app.input, _events(0, 1500))
+    app.assert_exact(1500)
+    log_before = len(instance.log())
+    broker.stop_broker()
+    try:
+        time.sleep(outage_s)  # the length of the outage being simulated, not a wait
+        assert instance.alive(), instance.log()[-3000:]
+    finally:
+        broker.start_broker()
+    produce(bootstrap, app.input, _events(1500, 3000))
+    app.assert_exact(3000, timeout=240)
+    assert instance.alive(), instance.log()[-3000:]
+    # The local state was kept: any restore after the outage starts at the checkpoint.
+    restores = re.findall(r"restoring counts from \S+\[\d+\]@(\d+)", instance.log()[log_before:])
+    assert all(int(offset) > 0 for offset in restores), restores

@@ -84,7 +84,8 @@ def test_the_image_command_with_the_compose_environment(tmp_path):
     assert command[:2] == ["kstreamy", "run"]
     result = subprocess.run(
         [sys.executable, "-m", "kstreamy_cli", *command[1:]],
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        # Waits the startup timeout for a broker that may still be starting: a short one here.
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT), "KSTREAMY_STARTUP_TIMEOUT_MS": "3000"},
         cwd=tmp_path,
         capture_output=True,
         text=True,

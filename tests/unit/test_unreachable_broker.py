@@ -23,7 +23,12 @@ def _kstreamy(tmp_path, *args, env=None):
         text=True,
         cwd=tmp_path,
         timeout=60,
-        env={**os.environ, "KSTREAMY_LOG_LEVEL": "INFO", **(env or {})},
+        env={
+            **os.environ,
+            "KSTREAMY_LOG_LEVEL": "INFO",
+            "KSTREAMY_STARTUP_TIMEOUT_MS": "3000",
+            **(env or {}),
+        },
     )
     return result, time.monotonic() - started
 
@@ -64,3 +69,20 @@ def test_topics_commands_fail_the_same_way(tmp_path):
         result.stderr
     )
     assert "%3|" not in result.stderr
+
+
+def test_run_waits_its_startup_timeout_saying_so_then_stops(tmp_path):
+    """A broker may still be starting (a compose file, a node reboot): the instance waits
+    ``startup_timeout_ms`` for it, with one line every 10 s, not one per connection attempt."""
+    (tmp_path / "nowhere.py").write_text(APP)
+    address = f"127.0.0.1:{free_port()}"
+    env = {"KSTREAMY_BOOTSTRAP_SERVERS": address, "KSTREAMY_STARTUP_TIMEOUT_MS": "12000"}
+    result, took = _kstreamy(tmp_path, "run", "nowhere:app", env=env)
+    assert result.returncode == 1
+    assert 12 <= took < 30
+    waiting = [line for line in result.stderr.splitlines() if "waiting for Kafka at" in line]
+    assert len(waiting) == 1, result.stderr
+    assert f"waiting for Kafka at {address}" in waiting[0]
+    assert "(startup_timeout_ms)" in waiting[0]
+    assert f"cannot reach Kafka at {address}" in result.stderr.strip().splitlines()[-1]
+    assert len(result.stderr.splitlines()) <= 8, result.stderr

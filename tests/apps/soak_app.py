@@ -22,24 +22,35 @@ from kstreamy.windows import Tumbling
 
 
 class MissingEnd(ProcessFunction):
-    """An alert when a key's session is not ended within ``timeout`` s of its start."""
+    """An alert when a key's session is not ended within ``timeout`` s of its start.
+
+    Each open session is its own map entry under its own timer, and an "end" names the start
+    it ends: the watermark moves only after a batch of records, so a key may see its next
+    session start before the previous one's timer fires, and a single "current session" value
+    would then be overwritten."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
 
     def process(self, key: Any, value: Any, ctx: Any) -> None:
-        started = ctx.value_state("sessions", "started")
+        sessions = ctx.map_state("sessions", "open")
         if value.get("kind") == "start":
-            started.set({"ts": ctx.timestamp, "n": value["n"]})
-            ctx.timers.register_event_time(ctx.timestamp + self.timeout)
-        elif value.get("kind") == "end" and started.get() is not None:
-            ctx.timers.delete_event_time(started.get()["ts"] + self.timeout)
-            started.clear()
+            due_ms = round((ctx.timestamp + self.timeout) * 1000)
+            sessions.put(str(value["n"]), due_ms)
+            ctx.timers.register_event_time(due_ms / 1000)
+        elif value.get("kind") == "end":
+            due_ms = sessions.get(str(value["started"]))
+            if due_ms is not None:
+                ctx.timers.delete_event_time(due_ms / 1000)
+                sessions.remove(str(value["started"]))
 
     def on_timer(self, timestamp: float, ctx: Any) -> None:
-        started = ctx.value_state("sessions", "started")
-        ctx.emit(ctx.key, {"missing_end": started.get()["n"]})
-        started.clear()
+        sessions = ctx.map_state("sessions", "open")
+        due_ms = round(timestamp * 1000)
+        for started, due in list(sessions.items()):
+            if due == due_ms:
+                ctx.emit(ctx.key, {"missing_end": int(started)})
+                sessions.remove(started)
 
 
 def build_app() -> App:

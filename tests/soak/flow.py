@@ -8,9 +8,10 @@ Input record ``n`` is a function of ``n`` alone, so after the run the expected o
   out-of-orderness, so no record is ever late. Every value is a binary fraction, so seconds
   and milliseconds convert exactly and no record sits on a window edge by rounding;
 - ``kind``: each sensor's records, in order, go start, end-or-tick, tick, tick; one session
-  in three has no end. A sensor's records are 5 s of event time apart, the timer 8 s after a
-  start: an end always arrives before its timer fires, and an unended session's timer always
-  fires before the sensor's next start (the watermark of its partition passes it first).
+  in three has no end, and an end names the start it ends. A sensor's records are 5 s of event
+  time apart and the timer is 8 s after a start, so an end is always read before the
+  watermark (at most the largest event time read minus 2 s) can pass its session's timer,
+  however records are batched; an unended session alerts once, whenever its timer fires.
 
 After the last input one "flush" record per input partition, far ahead in event time, moves
 every watermark past the last window and timer, so every result is final.
@@ -59,13 +60,16 @@ def kind(n: int) -> str:
 
 def value(n: int, start: float) -> dict[str, Any]:
     sensor = n % len(SENSORS)
-    return {
+    v = {
         "n": n,
         "ts": start + n * STEP - LATENESS[n % len(LATENESS)],
         "v": n % 7,
         "region": REGIONS[sensor % len(REGIONS)],
         "kind": kind(n),
     }
+    if v["kind"] == "end":
+        v["started"] = n - len(SENSORS)
+    return v
 
 
 def record(n: int, start: float) -> Record:

@@ -2,9 +2,12 @@
 application's lag as the broker sees it.
 
 Lag is what the group has committed against what it could read: per partition of the input and
-of the repartition topic, the records a ``read_committed`` reader finds after the committed
+of the repartition topic, the data records a ``read_committed`` reader finds after the committed
 offset. Offsets alone do not say it: a transactional topic has a commit marker after each
-transaction's records, so its end offset stays one or more past the last record consumed.
+transaction's records, so its end offset stays one or more past the last record consumed; and
+every upstream task writes a watermark control record (no key, no value, a header) into each
+repartition partition every second even when no input flows, so only records with a key or a
+value count.
 """
 
 from __future__ import annotations
@@ -111,8 +114,8 @@ class LagProbe:
         return lags
 
     def _count_after(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
-        """Records a read_committed reader finds from each given offset to the partition's end
-        (transaction markers and aborted records are not records)."""
+        """Data records a read_committed reader finds from each given offset to the partition's
+        end (transaction markers, aborted records and watermark controls are not counted)."""
         counts = {(tp.topic, tp.partition): 0 for tp in partitions}
         if not partitions:
             return counts
@@ -127,7 +130,8 @@ class LagProbe:
                     where = (m.topic(), m.partition())
                     error = m.error()
                     if error is None:
-                        counts[where] += 1
+                        if m.key() is not None or m.value() is not None:
+                            counts[where] += 1
                     elif error.code() == KafkaError._PARTITION_EOF:
                         at_end.add(where)
         finally:

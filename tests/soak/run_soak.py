@@ -37,13 +37,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: tests_support, soak
 
 from confluent_kafka.admin import AdminClient
-from soak import flow
-from soak.fleet import Fleet
-from soak.probes import LagProbe, directory_mb, process_sample
-from soak.report import LAG_ZERO_LIMIT_S, Outcome, Sample, judge, summary
 
 from kstreamy.runtime.clients import logging_settings
 from kstreamy.testing.topics import create_topics, produce
+from soak import flow
+from soak.fleet import Fleet
+from soak.probes import LagProbe, directory_mb, process_sample
+from soak.report import Outcome, Sample, judge, summary
 from tests_support.cluster_flow import Feeder, read_committed_all
 from tests_support.instances import InstanceFactory
 from tests_support.waiting import wait_until

@@ -59,6 +59,20 @@ def directory_mb(path: Path) -> float:
     return total / 2**20
 
 
+def rocksdb_log_mb(path: Path) -> float:
+    """MB of RocksDB's own info logs (``LOG``, ``LOG.old.*``) under ``path``: they are not
+    state, and a store that flushes on every commit writes lines to them on each flush."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            if name == "LOG" or name.startswith("LOG.old"):
+                try:
+                    total += os.lstat(os.path.join(root, name)).st_size
+                except FileNotFoundError:
+                    continue
+    return total / 2**20
+
+
 class LagProbe:
     """Committed-but-unprocessed records of a consumer group, over the topics it reads."""
 

@@ -42,10 +42,10 @@ from kstreamy.runtime.clients import logging_settings
 from kstreamy.testing.topics import create_topics, produce
 from soak import flow
 from soak.fleet import Fleet
-from soak.probes import LagProbe, directory_mb, process_sample
+from soak.probes import LagProbe, directory_mb, process_sample, rocksdb_log_mb
 from soak.report import Outcome, Sample, judge, summary
 from tests_support.cluster_flow import Feeder, read_committed_all
-from tests_support.instances import InstanceFactory
+from tests_support.instances import InstanceFactory, InstanceProcess
 from tests_support.waiting import wait_until
 
 SAMPLE_EVERY_S = 10.0
@@ -127,6 +127,8 @@ class Sampler(threading.Thread):
                 "fds": proc.fds if proc else None,
                 "threads": proc.threads if proc else None,
                 "store_mb": directory_mb(slot.state_dir),
+                "rocksdb_log_mb": rocksdb_log_mb(slot.state_dir),
+                "tasks": _tasks(instance),
             }
         sample = Sample(
             time.monotonic() - self.started, self.feeder.sent, self.lag.lag(), instances
@@ -140,6 +142,14 @@ class Sampler(threading.Thread):
         self.join(60)
 
 
+def _tasks(instance: InstanceProcess) -> int | None:
+    """Tasks the instance runs, from its status file (None before it wrote one)."""
+    status = instance.status()
+    if status.get("pid") != instance.pid:
+        return None
+    return len(status.get("tasks") or {})
+
+
 def progress(sample: Sample) -> str:
     parts = [f"in {sample.sent:>7} lag {'?' if sample.lag is None else sample.lag:>6}"]
     for i in sample.instances.values():
@@ -147,7 +157,8 @@ def progress(sample: Sample) -> str:
             parts.append(f"{i['name']:>4} down")
         else:
             parts.append(
-                f"{i['name']:>4} {i['rss_mb']:6.1f}M fd {i['fds']:>3} thr {i['threads']:>3} "
+                f"{i['name']:>4} {i['tasks'] if i['tasks'] is not None else '?':>2}t "
+                f"{i['rss_mb']:6.1f}M fd {i['fds']:>3} thr {i['threads']:>3} "
                 f"store {i['store_mb']:6.1f}M"
             )
     return " | ".join(parts)

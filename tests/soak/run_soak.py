@@ -33,6 +33,7 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: tests_support, soak
 
@@ -128,7 +129,7 @@ class Sampler(threading.Thread):
                 "threads": proc.threads if proc else None,
                 "store_mb": directory_mb(slot.state_dir),
                 "rocksdb_log_mb": rocksdb_log_mb(slot.state_dir),
-                "tasks": _tasks(instance),
+                **_from_status(instance),
             }
         sample = Sample(
             time.monotonic() - self.started, self.feeder.sent, self.lag.lag(), instances
@@ -142,12 +143,17 @@ class Sampler(threading.Thread):
         self.join(60)
 
 
-def _tasks(instance: InstanceProcess) -> int | None:
-    """Tasks the instance runs, from its status file (None before it wrote one)."""
+def _from_status(instance: InstanceProcess) -> dict[str, Any]:
+    """Tasks the instance runs and the memory its stores hold against their bound (block cache
+    and memtables), from its status file: what part of RSS is RocksDB's."""
     status = instance.status()
     if status.get("pid") != instance.pid:
-        return None
-    return len(status.get("tasks") or {})
+        return {"tasks": None, "store_memory_mb": None}
+    used = (status.get("store_memory") or {}).get("used_bytes")
+    return {
+        "tasks": len(status.get("tasks") or {}),
+        "store_memory_mb": None if used is None else used / 2**20,
+    }
 
 
 def progress(sample: Sample) -> str:
@@ -158,10 +164,15 @@ def progress(sample: Sample) -> str:
         else:
             parts.append(
                 f"{i['name']:>4} {i['tasks'] if i['tasks'] is not None else '?':>2}t "
-                f"{i['rss_mb']:6.1f}M fd {i['fds']:>3} thr {i['threads']:>3} "
+                f"{i['rss_mb']:6.1f}M (rocksdb {_fmt_mb(i['store_memory_mb'])}) "
+                f"fd {i['fds']:>3} thr {i['threads']:>3} "
                 f"store {i['store_mb']:6.1f}M"
             )
     return " | ".join(parts)
+
+
+def _fmt_mb(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}M"
 
 
 def say(started: float, text: str) -> None:
@@ -294,6 +305,8 @@ def delete_topics(bootstrap: str, app_id: str, names: list[str]) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap, **logging_settings()})
     known = admin.list_topics(timeout=10).topics
     doomed = [t for t in known if t in names or t.startswith(f"{app_id}-")]
+    if not doomed:
+        return
     for future in admin.delete_topics(doomed, operation_timeout=30).values():
         try:
             future.result()

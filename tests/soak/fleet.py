@@ -60,8 +60,7 @@ class Fleet:
             self.app_id,
             name=f"{name}{generation}",
             state_dir=state_dir,
-            settings={"instance_id": name},
-            **self.params,
+            **{**self.params, "settings": {**self.params.get("settings", {}), "instance_id": name}},
         )
 
     def _restart(self, slot: Slot) -> None:

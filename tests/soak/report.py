@@ -54,6 +54,12 @@ def _series(samples: list[Sample], slot: str, what: str, pid: int) -> list[float
     ]
 
 
+def _outside(figures: dict[str, Any]) -> float:
+    """RSS less what RocksDB's block cache and memtables hold (bounded by state_memory_bytes;
+    the cache fills up to its bound over time even when little state is live)."""
+    return figures["rss_mb"] - (figures.get("store_memory_mb") or 0.0)
+
+
 def steady_figures(outcome: Outcome, slot: str) -> dict[str, Any]:
     """RSS at warm-up and at the end and growth, fds and threads at both, for one process."""
     samples = outcome.samples
@@ -75,6 +81,7 @@ def steady_figures(outcome: Outcome, slot: str) -> dict[str, Any]:
         rss_warm=warm["rss_mb"],
         rss_end=end["rss_mb"],
         rss_growth=(end["rss_mb"] - warm["rss_mb"]) / warm["rss_mb"],
+        rss_growth_outside_rocksdb=_outside(end) - _outside(warm),
         tasks_warm=warm.get("tasks"),
         tasks_end=end.get("tasks"),
     )
@@ -115,7 +122,8 @@ def _fmt(value: Any, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
 
-HEADER = ("slot", "process", "tasks", "RSS warm", "RSS end", "growth", "RSS peak", "fds")
+HEADER = ("slot", "process", "tasks", "RSS warm", "RSS end", "growth", "excl. RocksDB", "RSS peak")
+HEADER += ("fds",)
 HEADER += ("threads", "store MB", "of it LOG", "kills", "wipes", "stops")
 
 
@@ -139,6 +147,7 @@ def _row(outcome: Outcome, slot: str) -> list[str]:
             f"{f['rss_warm']:.1f}M",
             f"{f['rss_end']:.1f}M",
             f"{f['rss_growth']:+.1%}",
+            f"{f['rss_growth_outside_rocksdb']:+.1f}M",
             f"{f['rss_peak']:.1f}M",
             f"{f['fds_warm']:g} -> {f['fds_end']:g}",
             f"{f['threads_warm']:g} -> {f['threads_end']:g}",
@@ -154,6 +163,7 @@ def _row(outcome: Outcome, slot: str) -> list[str]:
         _fmt(last.get("tasks")),
         "-",
         f"{_fmt(last.get('rss_mb'), '.1f')}M",
+        "-",
         "-",
         f"{peak:.1f}M",
         _fmt(last.get("fds")),

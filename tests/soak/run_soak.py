@@ -88,6 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="seconds between the input stopping and the end (60 under 10 minutes, else 90)",
     )
+    parser.add_argument(
+        "--state-memory-mb",
+        type=int,
+        help="the instances' state_memory_bytes in MiB (the library's default when unset); a "
+        "small bound fills RocksDB's cache before the warm-up point",
+    )
     parser.add_argument("--report", type=Path, help="write samples and results as JSON here")
     parser.add_argument("--workdir", type=Path, help="state directories and instance logs")
     parser.add_argument(
@@ -198,6 +204,9 @@ def run(args: argparse.Namespace, bootstrap: str) -> Outcome:
         "alerts": names[3],
         "ooo": flow.OOO,
         "timeout": flow.TIMEOUT,
+        "settings": {}
+        if args.state_memory_mb is None
+        else {"state_memory_bytes": args.state_memory_mb * 2**20},
     }
     print(f"soak {app_id}: {args.minutes:g} min at {args.rate:g} records/s; logs in {workdir}")
     fleet = Fleet(InstanceFactory(bootstrap, workdir), app_id, params)

@@ -1,0 +1,1 @@
+"""Soak under faults: see run_soak.py (not collected by pytest; run it directly)."""

@@ -156,6 +156,8 @@ class TaskManager:
             task.discard()
         try:
             with self.store_lock:
+                if clean and task.state is not None:
+                    task.state.write_checkpoint(force=True)  # a restart restores nothing
                 task.close()
         except Exception as exc:
             log.warning("closing task %s: %s", task.id, exc)

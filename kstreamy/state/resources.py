@@ -25,6 +25,12 @@ blocks that make reads of existing keys cheap. Memtables are charged to the cach
 also use whatever part of the quarter they leave free."""
 
 
+LOG_FILE_BYTES = 1024 * 1024
+"""Size at which a store's RocksDB log (``LOG``) is rolled."""
+LOG_FILES_KEPT = 2
+"""Rolled RocksDB logs kept per store (``LOG.old.*``); with the current one, at most 3 MB."""
+
+
 class StoreResources:
     """The block cache, write buffer manager and per-store tuning of one instance.
 
@@ -115,6 +121,11 @@ class StoreResources:
         opts.set_write_buffer_size(self.store_write_buffer_bytes)
         opts.set_max_write_buffer_number(2)
         opts.set_max_open_files(self.max_open_files_per_store)
+        # RocksDB's own log (LOG, in the store directory) gets lines at every flush and
+        # compaction and is never trimmed by default, so the state directory grew for as long
+        # as an instance ran. Kept to a few rolled files.
+        opts.set_max_log_file_size(LOG_FILE_BYTES)
+        opts.set_keep_log_file_num(LOG_FILES_KEPT)
         return opts
 
     def cache_usage(self) -> int:

@@ -3,8 +3,10 @@
 import logging
 
 from kstreamy.serde import resolve_serde
+from kstreamy.state.checkpoint import CheckpointFile
 from kstreamy.state.resources import StoreResources
 from kstreamy.state.state_manager import CHECKPOINT_FILE, StateManager
+from kstreamy.state.task_state import FLUSH_EVERY_RECORDS
 from kstreamy.topology import StoreSpec
 
 JSON = resolve_serde("json")
@@ -25,7 +27,7 @@ def _commit_one_write(manager, offset: int):
     state.transaction("local").put(b"k", b"2")
     state.record_changelog_offset("app-counts-changelog", offset)  # delivery report
     state.apply()
-    state.write_checkpoint()
+    state.write_checkpoint(force=True)  # as a clean close does
     state.close()
     return plan
 
@@ -85,4 +87,31 @@ def test_a_checkpoint_never_claims_writes_that_were_discarded(tmp_path):
     state, plan = manager.open("0_3", 3, SPECS)
     assert state.stores["counts"].get(b"k") == b"1"
     assert {p.store: p.start_offset for p in plan}["counts"] == 42
+    state.close()
+
+
+def test_commits_checkpoint_the_offsets_of_the_last_flush_and_flush_every_so_many_writes(
+    tmp_path,
+):
+    """A commit's checkpoint never claims offsets beyond what a flush made durable; the
+    stores are flushed only every FLUSH_EVERY_RECORDS writes (and on a clean close)."""
+    manager = _manager(tmp_path)
+    _commit_one_write(manager, 42)
+    checkpoint = CheckpointFile(tmp_path / "app" / "0_3" / CHECKPOINT_FILE)
+    state, _ = manager.open("0_3", 3, SPECS)
+    state.transaction("counts").put(b"k", b"2")
+    state.record_changelog_offset("app-counts-changelog", 43)
+    state.apply()
+    state.metadata["clock"] = {"now": 1}
+    state.metadata_changed()
+    state.write_checkpoint()
+    offsets, metadata = checkpoint.read_all()
+    assert offsets["app-counts-changelog"] == 42  # the write to 43 is not flushed yet
+    assert metadata == {"clock": {"now": 1}}  # metadata is current at every commit
+    for n in range(FLUSH_EVERY_RECORDS):
+        state.transaction("counts").put(f"k{n}".encode(), b"1")
+    state.record_changelog_offset("app-counts-changelog", 43 + FLUSH_EVERY_RECORDS)
+    state.apply()
+    state.write_checkpoint()
+    assert checkpoint.read()["app-counts-changelog"] == 43 + FLUSH_EVERY_RECORDS
     state.close()

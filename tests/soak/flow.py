@@ -24,7 +24,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from tests_support.cluster_flow import Seen
+from tests_support.cluster_flow import Seen, count_update_problems
 
 SENSORS = [f"s{i:02d}" for i in range(40)]
 REGIONS = ["north", "south", "west"]
@@ -137,22 +137,11 @@ def count_problems(records: list[Seen], total: int, partitions: int) -> list[str
     per_key: dict[str, list[int]] = defaultdict(list)
     for r in records:
         per_key[r.key.decode()].append(int.from_bytes(r.value, "big", signed=True))
-    want = {**expected_counts(total), "flush": 0}
     problems = []
-    flushes = per_key.get("flush", [])
+    flushes = per_key.pop("flush", [])
     if flushes != [1] * partitions:
         problems.append(f"count flush: {flushes} != {[1] * partitions}")
-    for key in sorted(set(want) | set(per_key)):
-        if key == "flush":
-            continue
-        got, expected = per_key.get(key, []), list(range(1, want.get(key, 0) + 1))
-        if got != expected:
-            repeated = [c for c, k in Counter(got).items() if k > 1]
-            missing = sorted(set(expected) - set(got))
-            problems.append(
-                f"count {key}: {len(got)} updates for {len(expected)} inputs, "
-                f"repeated {repeated[:10]}, missing {missing[:10]}, in order {got == sorted(got)}"
-            )
+    problems += [f"count {p}" for p in count_update_problems(per_key, expected_counts(total))]
     return problems
 
 

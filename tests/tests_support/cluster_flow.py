@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -256,15 +256,21 @@ def _count_problems(records: list[Seen], total: int) -> list[str]:
     per_user: dict[str, list[int]] = defaultdict(list)
     for record in records:
         per_user[record.key.decode()].append(int.from_bytes(record.value, "big", signed=True))
-    want = Counter(USERS[n % len(USERS)] for n in range(total))
+    return count_update_problems(per_user, Counter(USERS[n % len(USERS)] for n in range(total)))
+
+
+def count_update_problems(per_key: dict[str, list[int]], want: Mapping[str, int]) -> list[str]:
+    """Each key's count updates must be exactly 1, 2, ..., ``want[key]``, in order: what
+    differs, in words (repeated and missing counts say whether records were applied twice or
+    lost)."""
     problems = []
-    for user in sorted(set(want) | set(per_user)):
-        got, expected = per_user.get(user, []), list(range(1, want[user] + 1))
+    for key in sorted(set(want) | set(per_key)):
+        got, expected = per_key.get(key, []), list(range(1, want.get(key, 0) + 1))
         if got != expected:
             dupes = [c for c, k in Counter(got).items() if k > 1]
             missing = sorted(set(expected) - set(got))
             problems.append(
-                f"{user}: {len(got)} updates for {len(expected)} inputs, repeated {dupes[:10]}, "
+                f"{key}: {len(got)} updates for {len(expected)} inputs, repeated {dupes[:10]}, "
                 f"missing {missing[:10]}, in order {got == sorted(got)}"
             )
     return problems

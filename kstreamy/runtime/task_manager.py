@@ -23,6 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaExcepti
 from kstreamy.config import AppConfig
 from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.instance_clients import InstanceClients
+from kstreamy.runtime.memory_release import release_free_memory
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.task import Task, task_id
 from kstreamy.runtime.task_clock import time_plan
@@ -300,6 +301,7 @@ class TaskManager:
         if partitions:
             self.metrics.rebalances += 1
             log.info("revoked: %s", _names(partitions))
+            release_free_memory()
             self.on_change()
 
     def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -312,6 +314,7 @@ class TaskManager:
         if partitions:
             self.metrics.rebalances += 1
             log.warning("lost without commit: %s", _names(partitions))
+            release_free_memory()
             self.on_change()
 
 

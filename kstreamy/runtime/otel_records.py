@@ -173,10 +173,17 @@ class TraceContextEmitter:
                 partition: int = -1,
             ) -> None:
                 extra = records.out_headers
-                if extra is None:
-                    produce(topic, value, key, partition, timestamp=timestamp)
+                if partition < 0:
+                    if extra is None:
+                        produce(topic, value, key, timestamp=timestamp)
+                    else:
+                        produce(topic, value, key, timestamp=timestamp, headers=extra)
+                elif extra is None:
+                    produce(topic, value, key, partition=partition, timestamp=timestamp)
                 else:
-                    produce(topic, value, key, partition, timestamp=timestamp, headers=extra)
+                    produce(
+                        topic, value, key, partition=partition, timestamp=timestamp, headers=extra
+                    )
 
             self.produce = produce_with_context
 

@@ -25,51 +25,13 @@ from kstreamy.state.memory_store import InMemoryStore
 from kstreamy.state.task_state import TaskState
 from kstreamy.testing import TestDriver
 from kstreamy.windows import Hopping, Session, Tumbling
+from tests_support.murmur2_reference import reference_murmur2, reference_partition
 
 PARTITIONS = 3
 
 
-def reference_murmur2(data: bytes) -> int:
-    """Kafka's ``Utils.murmur2``, transcribed line by line with Java's int overflow."""
-
-    def i32(x: int) -> int:
-        x &= 0xFFFFFFFF
-        return x - 0x100000000 if x >= 0x80000000 else x
-
-    def ushr(x: int, n: int) -> int:  # Java's >>>
-        return (x & 0xFFFFFFFF) >> n
-
-    length = len(data)
-    m, r = 0x5BD1E995, 24
-    h = i32(0x9747B28C ^ length)
-    for i in range(length // 4):
-        i4 = i * 4
-        k = (
-            (data[i4] & 0xFF)
-            + ((data[i4 + 1] & 0xFF) << 8)
-            + ((data[i4 + 2] & 0xFF) << 16)
-            + ((data[i4 + 3] & 0xFF) << 24)
-        )
-        k = i32(k * m)
-        k = i32(k ^ ushr(k, r))
-        k = i32(k * m)
-        h = i32(h * m)
-        h = i32(h ^ k)
-    rest, base = length % 4, (length // 4) * 4
-    if rest == 3:
-        h = i32(h ^ ((data[base + 2] & 0xFF) << 16))
-    if rest >= 2:
-        h = i32(h ^ ((data[base + 1] & 0xFF) << 8))
-    if rest >= 1:
-        h = i32(h ^ (data[base] & 0xFF))
-        h = i32(h * m)
-    h = i32(h ^ ushr(h, 13))
-    h = i32(h * m)
-    return i32(h ^ ushr(h, 15))
-
-
 def expected_partition(base_key: bytes, partitions: int = PARTITIONS) -> int:
-    return (reference_murmur2(base_key) & 0x7FFFFFFF) % partitions
+    return reference_partition(base_key, partitions)
 
 
 JAVA_VECTORS = {  # UtilsTest.testMurmur2 in Kafka's Java client

@@ -44,7 +44,7 @@ def flush(bootstrap: str, topic: str) -> None:
 
 
 def windows_of(items: list[tuple[bytes, bytes]]) -> set[tuple[bytes, int]]:
-    return {(k, int(json.loads(v)["ts"] * 1000) // 10_000) for k, v in items}
+    return {(k, round(json.loads(v)["ts"] * 1000) // 10_000) for k, v in items}
 
 
 def check_partitions(records, base_of) -> dict[bytes, set[int]]:

@@ -194,7 +194,8 @@ register(
     NodeKind(
         "sink",
         f"{_STATELESS}:compile_sink",
-        "topic, key_serde, value_serde, internal (bool: a repartition topic)",
+        "topic, key_serde, value_serde, internal (bool: a repartition topic), base_key_serde "
+        "(optional: the serde of a windowed key's base key, whose bytes choose the partition)",
         role="sink",
         topic_param="topic",
     )

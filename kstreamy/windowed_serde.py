@@ -16,6 +16,11 @@ Three output formats, chosen per sink:
 
 These are wire formats for output topics. Window *stores* use a different, order-preserving
 layout (see :mod:`kstreamy.state.window_store`).
+
+Each serde names the serde of the key inside the window as ``base_key_serde``: a sink writing
+windowed keys picks the partition from those bytes alone, as Kafka Streams'
+``WindowedStreamPartitioner`` does (``serializeBaseKey``), so every window of a key lands on the
+partition the key itself would go to (see :func:`kstreamy.partitioner.base_key_partitioner`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class TimeWindowedSerde:
         if window_size_ms <= 0:
             raise ValueError(f"window_size_ms must be positive, got {window_size_ms}")
         self.inner = resolve_serde(inner)
+        self.base_key_serde = self.inner
         self.window_size_ms = window_size_ms
         self.name = f"time-windowed({self.inner.name})"
 
@@ -72,6 +78,7 @@ class SessionWindowedSerde:
 
     def __init__(self, inner: str | Serde) -> None:
         self.inner = resolve_serde(inner)
+        self.base_key_serde = self.inner
         self.name = f"session-windowed({self.inner.name})"
 
     def serialize(self, value: Any) -> bytes | None:
@@ -93,12 +100,16 @@ class WindowedJsonSerde:
     """The window as a JSON object; the key must be JSON-able.
 
     Reads objects with ``start_ms``/``end_ms`` (exact) or only ``start``/``end`` (seconds).
+    Its ``base_key_serde`` is JSON, but ``to()`` after a windowed aggregation partitions by the
+    aggregation's key serde instead (the bytes Kafka Streams would hash), so switching an output
+    topic between this format and Kafka Streams' layout keeps every key on its partition.
     """
 
     name = "windowed-json"
 
     def __init__(self) -> None:
         self._json = JsonSerde()
+        self.base_key_serde: Serde = self._json
 
     def serialize(self, value: Any) -> bytes | None:
         if value is None:

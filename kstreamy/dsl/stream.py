@@ -16,6 +16,7 @@ from kstreamy.dsl.table import Table
 from kstreamy.errors import TopologyError
 from kstreamy.serde import Serde, resolve_serde
 from kstreamy.topology import StoreSpec, Topology
+from kstreamy.windowed_serde import WindowedJsonSerde
 
 if TYPE_CHECKING:
     from kstreamy.dsl.branching import BranchedStream
@@ -132,7 +133,10 @@ class Stream:
         value_serde: str | Serde | None = None,
         name: str | None = None,
     ) -> None:
-        """Write every record to ``topic``, partitioned by key like Kafka's default partitioner."""
+        """Write every record to ``topic``, partitioned by key like Kafka's default partitioner.
+
+        Windowed keys (results of a windowed aggregation) are partitioned by their base key, as
+        Kafka Streams does, so all windows of a key go to the partition of the key itself."""
         if not isinstance(topic, str) or not topic:
             raise TopologyError(f"to() needs a topic name, got {topic!r}")
         params = {
@@ -142,6 +146,9 @@ class Stream:
                 resolve_serde(value_serde) if value_serde is not None else self.value_serde
             ),
         }
+        inner = getattr(self.key_serde, "base_key_serde", None)
+        if isinstance(params["key_serde"], WindowedJsonSerde) and inner is not None:
+            params["base_key_serde"] = inner  # the bytes Kafka Streams would hash
         self._then("sink", params, name)
 
     def group_by_key(

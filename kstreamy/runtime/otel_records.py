@@ -155,7 +155,8 @@ class TraceContextEmitter:
 
     Sinks call an emitter's ``produce`` (the Kafka producer's own method) when it has one, so
     this one offers a ``produce`` too when the emitter it wraps does: one Python call more per
-    output than without tracing, the least a per-record decision can cost.
+    output than without tracing, the least a per-record decision can cost. ``partition`` -1 is
+    the producer's own partitioner (confluent-kafka's default); sinks of windowed keys pass one.
     """
 
     def __init__(self, emitter: Emitter, records: RecordSpans) -> None:
@@ -165,13 +166,24 @@ class TraceContextEmitter:
         if produce is not None:
 
             def produce_with_context(
-                topic: str, value: bytes | None, key: bytes | None, timestamp: int
+                topic: str,
+                value: bytes | None,
+                key: bytes | None,
+                timestamp: int,
+                partition: int = -1,
             ) -> None:
                 extra = records.out_headers
-                if extra is None:
-                    produce(topic, value, key, timestamp=timestamp)
+                if partition < 0:
+                    if extra is None:
+                        produce(topic, value, key, timestamp=timestamp)
+                    else:
+                        produce(topic, value, key, timestamp=timestamp, headers=extra)
+                elif extra is None:
+                    produce(topic, value, key, partition=partition, timestamp=timestamp)
                 else:
-                    produce(topic, value, key, timestamp=timestamp, headers=extra)
+                    produce(
+                        topic, value, key, partition=partition, timestamp=timestamp, headers=extra
+                    )
 
             self.produce = produce_with_context
 

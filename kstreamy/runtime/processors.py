@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kstreamy.errors import TopologyError
@@ -79,10 +79,12 @@ def compile_subtopology(
     state: TaskState | None = None,
     clock: TaskClock | None = None,
     metrics: Metrics | None = None,
+    output_partitions: Mapping[str, int] | None = None,
 ) -> CompiledTask:
     """Compile the nodes of ``sub`` for one task; stateful nodes bind to ``state``, nodes that
-    act on event time subscribe to ``clock``."""
-    compiler = Compiler(sub, ctx, emitter, stores or {}, state, clock, metrics)
+    act on event time subscribe to ``clock``; sinks of windowed keys choose partitions from
+    ``output_partitions`` (see :attr:`Compiler.output_partitions`)."""
+    compiler = Compiler(sub, ctx, emitter, stores or {}, state, clock, metrics, output_partitions)
     for node in reversed(sub.nodes):  # children before parents: each closure holds its children
         compiler.compiled[node.name] = compiler.compile(node)
     entries = {n.name: compiler.compiled[n.name] for n in sub.nodes if n.role == "source"}
@@ -108,8 +110,13 @@ class Compiler:
         state: TaskState | None,
         clock: TaskClock | None = None,
         metrics: Metrics | None = None,
+        output_partitions: Mapping[str, int] | None = None,
     ) -> None:
         self.ctx = ctx
+        self.output_partitions = output_partitions
+        """Partition count of each output topic. Sinks of windowed keys need it to partition by
+        the base key, as Kafka Streams does; None (tasks built outside an instance or the test
+        driver) leaves every key to the producer's partitioner."""
         self.metrics = metrics if metrics is not None else Metrics()
         self.emitter = emitter
         self.stores = stores

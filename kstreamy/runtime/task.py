@@ -7,6 +7,7 @@ every failure on the way is routed through the record error policy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import islice
 from typing import Any
 
@@ -41,6 +42,7 @@ class Task:
         stores: dict[str, StoreSpec] | None = None,
         state: TaskState | None = None,
         time_plan: TimePlan | None = None,
+        output_partitions: Mapping[str, int] | None = None,
     ) -> None:
         self.id = task_id(sub.id, partition)
         self.subtopology = sub
@@ -55,7 +57,7 @@ class Task:
         self.latency = TaskLatency()
         """End-to-end latency, sampled by the loop per run of records (not per record)."""
         compiled = compile_subtopology(
-            sub, self.ctx, emitter, stores, state, self.clock, errors.metrics
+            sub, self.ctx, emitter, stores, state, self.clock, errors.metrics, output_partitions
         )
         self._on_open = compiled.on_open
         self._on_close = compiled.on_close

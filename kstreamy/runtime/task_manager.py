@@ -99,10 +99,11 @@ class TaskManager:
             self.topology, sub, self.plan.partitions.__getitem__, self._repartition_partitions
         )
         emitter = self.tracing.emitter(clients.emitter)
+        outputs = self.plan.outputs
         if not specs:
-            return Task(sub, partition, emitter, clients.errors, time_plan=times)
+            return Task(sub, partition, emitter, clients.errors, None, None, times, outputs)
         state, restore_plan = self.state_manager.open(tid, partition, specs)
-        task = Task(sub, partition, emitter, clients.errors, specs, state, times)
+        task = Task(sub, partition, emitter, clients.errors, specs, state, times, outputs)
         clients.restorer.add(task, restore_plan)
         return task
 

@@ -32,6 +32,10 @@ class TopicPlan:
     """Sub-topology id -> the input topic the consumer group subscribes to for it."""
     copartitioned: dict[int, list[str]]
     """Sub-topology id -> its other input topics, read at the partitions of the lead topic."""
+    outputs: dict[str, int] = dataclasses.field(default_factory=dict)
+    """The user's output topic -> its partition count when the instance started: sinks of
+    windowed keys choose the partition of the base key themselves and need the count (see
+    :func:`kstreamy.runtime.stateless.windowed_partitioner`)."""
 
 
 def plan_topics(topology: Topology, external_counts: dict[str, int]) -> TopicPlan:

@@ -229,7 +229,8 @@ def prepare_topics(topology: Topology, config: AppConfig) -> TopicPlan:
     existing = _counts_with(admin, [*inputs, *outputs])
     bootstrap = config.bootstrap_servers
     counts = require_topics(existing, inputs, bootstrap)
-    require_topics(existing, outputs, bootstrap, "output")
+    output_counts = require_topics(existing, outputs, bootstrap, "output")
     plan = plan_topics(topology, counts)
+    plan.outputs.update(output_counts)
     ensure_topics(admin, existing, owned_topics(topology, config, plan), config)
     return plan

@@ -74,6 +74,18 @@ class _DriverRecord:
         return None
 
 
+class _EveryTopic(dict[str, int]):
+    """Every output topic has the driver's partition count, so windowed results go to the
+    partition of their base key as they would on a broker."""
+
+    def __init__(self, partitions: int) -> None:
+        super().__init__()
+        self._partitions = partitions
+
+    def __missing__(self, topic: str) -> int:
+        return self._partitions
+
+
 class _ListEmitter:
     def __init__(self, driver: TestDriver) -> None:
         self._driver = driver
@@ -212,7 +224,8 @@ class TestDriver:
             times = time_plan(
                 self.app.topology, sub, lambda _sub: self.partitions, lambda _t: self.partitions
             )
-            task = Task(sub, partition, self._emitter, self._errors, specs, state, times)
+            outputs = _EveryTopic(self.partitions)
+            task = Task(sub, partition, self._emitter, self._errors, specs, state, times, outputs)
             task.open()
             task.advance_wall_clock(self.wall_clock_ms)  # as the loop does on its next round
             self._tasks[tid] = task

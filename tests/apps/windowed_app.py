@@ -2,6 +2,9 @@
 
 ``by`` = "sensor" windows the input key directly; "region" first regroups by the value's region,
 so the windows run downstream of a repartition topic fed by every input task.
+
+``ks_output`` also writes the 10 s windows in Kafka Streams' key layout, and ``session_output``
+counts per session (7 s gap, every update) in Kafka Streams' session key layout.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from app_params import app_settings, params
 
 from kstreamy import App
-from kstreamy.windows import Tumbling
+from kstreamy.windows import Session, Tumbling
 
 
 def build_app() -> App:
@@ -29,7 +32,7 @@ def build_app() -> App:
         )
     else:
         grouped = readings.group_by_key()
-    (
+    windows = (
         grouped.window(Tumbling(10.0))
         .aggregate(
             lambda: {"n": 0, "sum": 0},
@@ -37,6 +40,11 @@ def build_app() -> App:
             store="per-10s",
         )
         .emit_final()
-        .to(p["output"], key_serde="windowed-json", value_serde="json")
     )
+    windows.to(p["output"], key_serde="windowed-json", value_serde="json")
+    if p.get("ks_output"):
+        windows.to(p["ks_output"], value_serde="json")
+    if p.get("session_output"):
+        sessions = grouped.window(Session(7.0)).count(store="sessions")
+        sessions.to(p["session_output"], value_serde="int")
     return app

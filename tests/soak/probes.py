@@ -79,6 +79,7 @@ class LagProbe:
 
     def __init__(self, bootstrap: str, group: str, topics: dict[str, int]) -> None:
         self.group = group
+        self.last_error: str | None = None
         self.topics = topics
         """Topic -> partition count."""
         client = {"bootstrap.servers": bootstrap, **logging_settings()}
@@ -97,11 +98,15 @@ class LagProbe:
         self.reader.close()
 
     def lag(self) -> int | None:
-        """Total lag over every partition; None when the broker did not answer."""
+        """Total lag over every partition; None when it could not be measured (the reason is
+        kept in ``last_error`` and printed by the runner)."""
         try:
-            return sum(self.per_partition().values())
-        except Exception:
+            lag = sum(self.per_partition().values())
+        except Exception as exc:  # a probe that fails must not end the soak
+            self.last_error = f"{type(exc).__name__}: {exc}"
             return None
+        self.last_error = None
+        return lag
 
     def per_partition(self) -> dict[tuple[str, int], int]:
         wanted = [TopicPartition(t, p) for t, count in self.topics.items() for p in range(count)]

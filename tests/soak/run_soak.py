@@ -142,6 +142,8 @@ class Sampler(threading.Thread):
         )
         self.samples.append(sample)
         say(self.started, progress(sample))
+        if sample.lag is None:
+            say(self.started, f"lag not measured: {self.lag.last_error}")
         return sample
 
     def stop(self) -> None:

@@ -62,7 +62,7 @@ def directory_mb(path: Path) -> float:
 
 def rocksdb_log_mb(path: Path) -> float:
     """MB of RocksDB's own info logs (``LOG``, ``LOG.old.*``) under ``path``: they are not
-    state, and a store that flushes on every commit writes lines to them on each flush."""
+    state, and they get lines at every flush and compaction (rolled, a few MB per store)."""
     total = 0
     for root, _, files in os.walk(path):
         for name in files:

@@ -49,3 +49,13 @@ def reference_murmur2(data: bytes) -> int:
 def reference_partition(base_key: bytes, partitions: int) -> int:
     """Kafka Streams' ``WindowedStreamPartitioner``, given the serialized base key."""
     return (reference_murmur2(base_key) & 0x7FFFFFFF) % partitions
+
+
+JAVA_VECTORS = {  # UtilsTest.testMurmur2 in Kafka's Java client
+    b"21": -973932308,
+    b"foobar": -790332482,
+    b"a-little-bit-long-string": -985981536,
+    b"a-little-bit-longer-string": -1486304829,
+    b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+    b"abc": 479470107,
+}

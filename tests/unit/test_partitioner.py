@@ -1,16 +1,7 @@
 import pytest
 
 from kstreamy.partitioner import murmur2, partition_for
-
-# Kafka's own vectors: UtilsTest.testMurmur2 in the Java client.
-JAVA_VECTORS = {
-    b"21": -973932308,
-    b"foobar": -790332482,
-    b"a-little-bit-long-string": -985981536,
-    b"a-little-bit-longer-string": -1486304829,
-    b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
-    b"abc": 479470107,
-}
+from tests_support.murmur2_reference import JAVA_VECTORS
 
 
 @pytest.mark.parametrize(("data", "expected"), JAVA_VECTORS.items())

@@ -25,23 +25,13 @@ from kstreamy.state.memory_store import InMemoryStore
 from kstreamy.state.task_state import TaskState
 from kstreamy.testing import TestDriver
 from kstreamy.windows import Hopping, Session, Tumbling
-from tests_support.murmur2_reference import reference_murmur2, reference_partition
+from tests_support.murmur2_reference import JAVA_VECTORS, reference_murmur2, reference_partition
 
 PARTITIONS = 3
 
 
 def expected_partition(base_key: bytes, partitions: int = PARTITIONS) -> int:
     return reference_partition(base_key, partitions)
-
-
-JAVA_VECTORS = {  # UtilsTest.testMurmur2 in Kafka's Java client
-    b"21": -973932308,
-    b"foobar": -790332482,
-    b"a-little-bit-long-string": -985981536,
-    b"a-little-bit-longer-string": -1486304829,
-    b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
-    b"abc": 479470107,
-}
 
 
 @pytest.mark.parametrize(("data", "expected"), JAVA_VECTORS.items())

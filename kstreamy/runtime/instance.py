@@ -4,16 +4,12 @@ The loop polls a batch, hands each run of records of one partition to the task o
 tasks when time advances, and commits on an interval. The other jobs have rooms of their own:
 :class:`~kstreamy.runtime.task_manager.TaskManager` (which tasks run here, group callbacks,
 restoration hand-off), :class:`~kstreamy.runtime.commit_manager.CommitManager` (offsets, the
-transaction, the commit order), :class:`~kstreamy.runtime.status_report.StatusReporter` (the
-status file). This module decides what to do when a commit fails:
-
-- abortable transaction error: abort, rewind every task to its last committed offsets and state;
-- fatal producer error (fenced): drop every task uncommitted, build new clients and rejoin;
-- state behind after a commit: rebuild the affected tasks' stores from their changelogs;
-- a store found corrupt while in use: every task goes back to its last commit, the damaged
-  task's local state is wiped and restored from its changelogs;
-- a full or read-only state disk: stop, with the directory and what to do (no wipe, no retry);
-- anything else before the commit point: stop the instance (its inputs stay uncommitted).
+transaction, the commit order), :class:`~kstreamy.runtime.commit_outcomes.CommitOutcomes` (what
+a failed commit means and what is done about it), :class:`~kstreamy.runtime.status_report.
+StatusReporter` (the status file). This module holds the life cycle (start, rejoin after a
+fatal producer error, close) and the loop, which also handles a store found corrupt while in
+use: every task goes back to its last commit, the damaged task's local state is wiped and
+restored from its changelogs.
 """
 
 from __future__ import annotations
@@ -30,7 +26,7 @@ from kstreamy.errors import KStreamyError, RecordError
 from kstreamy.logs import set_instance, set_task
 from kstreamy.runtime.clients import create_admin
 from kstreamy.runtime.commit_manager import CommitManager
-from kstreamy.runtime.commit_order import CommitOutcome, CommitResult, StateApplyError
+from kstreamy.runtime.commit_outcomes import CommitOutcomes
 from kstreamy.runtime.identity import instance_id
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
@@ -41,7 +37,6 @@ from kstreamy.runtime.savepoint_hook import SavepointHook
 from kstreamy.runtime.services import Services
 from kstreamy.runtime.shutdown import stop_on_signals
 from kstreamy.runtime.state_dir_check import check_contents, check_disk
-from kstreamy.runtime.state_failures import disk_error_behind, store_owner
 from kstreamy.runtime.state_lock import StateDirLock
 from kstreamy.runtime.status_report import StatusReporter
 from kstreamy.runtime.task import Task
@@ -50,7 +45,6 @@ from kstreamy.runtime.time_hook import WALL_CLOCK_INTERVAL_MS
 from kstreamy.runtime.topic_watch import TopicWatch, watched_topics
 from kstreamy.runtime.topics import output_topics, prepare_topics
 from kstreamy.runtime.tracing import Consume, tracing_for
-from kstreamy.runtime.transactions import AbortableTransactionError, FatalTransactionError
 from kstreamy.state.errors import StoreCorruptedError
 from kstreamy.state.resources import StoreResources
 from kstreamy.state.state_manager import StateManager
@@ -90,7 +84,7 @@ class Instance:
         self._status: StatusReporter | None = None
         self._clients: InstanceClients | None = None
         self._savepoints: SavepointHook | None = None
-        self._needs_rejoin = False
+        self._outcomes = CommitOutcomes(config, self._commits, self.metrics)
         self._services = Services()
         self._purge = RepartitionPurge(None, (), 0)
         self._topic_watch = TopicWatch(None, [])
@@ -132,11 +126,12 @@ class Instance:
                 self.topology, self.config, tasks, self._commits, self.instance_id, self.stop
             )
             tasks.on_change = lambda: (status.write(), savepoints.tasks_changed())
-            tasks.before_revoke = self._commit_before_revoke
-            tasks.before_lost = self._abort_for_lost
+            tasks.before_revoke = self._outcomes.commit_before_revoke
+            tasks.before_lost = self._outcomes.abort_for_lost
             self._commits.on_committed = lambda: setattr(status, "due", True)
-            self._purge = self._repartition_purge()
+            self._purge = RepartitionPurge.for_topology(self.topology, self.config)
             self._tasks, self._status, self._savepoints = tasks, status, savepoints
+            self._outcomes.tasks, self._outcomes.savepoints = tasks, savepoints
             services = Services.start(
                 self.config, self.instance_id, self.metrics, tasks, status, lambda: self._clients
             )
@@ -148,11 +143,6 @@ class Instance:
                 services.stop()
         finally:
             lock.release()
-
-    def _repartition_purge(self) -> RepartitionPurge:
-        topics = [t for t, kind in self.topology.internal_topics().items() if kind == "repartition"]
-        admin = create_admin(self.config) if topics else None
-        return RepartitionPurge(admin, topics, self.config.repartition_purge_interval_ms)
 
     def _run_until_stopped(self, tasks: TaskManager, status: StatusReporter) -> None:
         try:
@@ -170,11 +160,11 @@ class Instance:
             status.state = "running"
             status.write()
             self._loop(tasks, status)
-            self._commit()
+            self._outcomes.commit()
             status.state = "stopped"
         except RecordError as exc:
             # Keep the progress made before the failing record; its own offset stays uncommitted.
-            self._commit_quietly()
+            self._outcomes.commit_quietly()
             status.state, status.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
         except BaseException as exc:
@@ -223,7 +213,7 @@ class Instance:
         assert self._tasks is not None
         self._tasks.close_all(clean=False)
         self._close_clients()
-        self._needs_rejoin = False
+        self._outcomes.needs_rejoin = False
         self._start_clients()
 
     def _close(self) -> None:
@@ -243,12 +233,12 @@ class Instance:
         clients, self._clients = self._clients, None
         if clients is None:
             return
-        rejoining = self._needs_rejoin
-        self._needs_rejoin = True  # the group consumer's close (a revoke) must not commit
+        rejoining = self._outcomes.needs_rejoin
+        self._outcomes.needs_rejoin = True  # the group consumer's close (a revoke) must not commit
         try:
             clients.close()
         finally:
-            self._needs_rejoin = rejoining
+            self._outcomes.needs_rejoin = rejoining
             self._commits.detach()
 
     # -- the loop ----------------------------------------------------------------------------
@@ -260,30 +250,7 @@ class Instance:
                 self._rounds(tasks, status)
                 return
             except StoreCorruptedError as exc:
-                self._rebuild_corrupt_store(tasks, exc)
-
-    def _rebuild_corrupt_store(self, tasks: TaskManager, exc: StoreCorruptedError) -> None:
-        """A read found damaged files (RocksDB checks block checksums as it reads; opening a
-        store does not read every block). The batch stopped halfway, so every active task goes
-        back to its last commit, its buffered writes dropped (under exactly-once the open
-        transaction is aborted); then the damaged task is wiped and restored like a new one."""
-        owner = store_owner(tasks.tasks.values(), exc)
-        if owner is None:
-            raise exc  # not a store of a task here: nothing known to rebuild
-        log.warning(
-            "task %s: %s; going back to the last commit, wiping the task's local state and "
-            "restoring it from the changelogs",
-            owner,
-            exc,
-        )
-        active = tasks.active()
-        if self._commits.transaction_open:
-            self._abort_and_rewind(active)
-        else:
-            for task in active:
-                task.discard()
-                tasks.rewind(task)
-        tasks.rebuild([owner], reason="a store is corrupt")
+                self._outcomes.rebuild_corrupt_store(exc)
 
     def _rounds(self, tasks: TaskManager, status: StatusReporter) -> None:
         """Poll, process, tell time, commit, until asked to stop.
@@ -304,7 +271,7 @@ class Instance:
         next_clock_ms = 0
         rounds_with_records = 0
         while not self._stop_requested.is_set():
-            if self._needs_rejoin:
+            if self._outcomes.needs_rejoin:
                 self._rejoin()
             clients = self._clients
             consume = self._consume
@@ -346,7 +313,7 @@ class Instance:
                 if rounds_with_records % BUFFER_CHECK_ROUNDS == 0:
                     due = tasks.buffered() >= max_buffered
             if due:
-                self._commit()
+                self._outcomes.commit()
                 next_commit = time.monotonic() + interval
                 # At every commit interval, not only when offsets moved: the last offsets of a
                 # burst are committed once, and an idle loop must still purge up to them.
@@ -421,81 +388,6 @@ class Instance:
         ):
             raise KStreamyError(f"consumer failed: {error.str()}")
         log.warning("consumer error (will retry): %s", error.str())
-
-    # -- commits and what a failed one means -------------------------------------------------
-
-    def _commit(self) -> None:
-        """Commit every active task and act on the outcome."""
-        if self._needs_rejoin or self._tasks is None:
-            return  # a fatal error already dropped the tasks; nothing may be committed
-        active = self._tasks.active()
-        result = self._commits.commit(active)
-        self._act_on(result, active)
-        if self._savepoints is not None and not self._needs_rejoin:
-            self._savepoints.after_commit(result)
-
-    def _act_on(self, result: CommitResult, tasks: list[Task]) -> None:
-        assert self._tasks is not None
-        outcome, error = result.outcome, result.error
-        if outcome is CommitOutcome.COMMITTED:
-            return
-        disk = disk_error_behind(error, self.config.app_state_dir)
-        if disk is not None:
-            raise disk  # rebuilding or retrying needs the disk this error says is unusable
-        if outcome is CommitOutcome.STATE_BEHIND:
-            assert isinstance(error, StateApplyError)
-            log.error("%s", error)
-            self._tasks.rebuild(list(error.failures))
-        elif outcome is CommitOutcome.CHECKPOINT_STALE:
-            log.warning("writing checkpoints failed (the previous ones stay): %s", error)
-        elif isinstance(error, AbortableTransactionError):
-            log.warning("transaction aborted (%s); rewinding tasks to their last commit", error)
-            self._abort_and_rewind(tasks)
-        elif isinstance(error, FatalTransactionError):
-            log.error("%s", error)
-            self._tasks.close_all(clean=False)
-            self._needs_rejoin = True
-        else:
-            assert error is not None
-            raise error
-
-    def _abort_and_rewind(self, tasks: list[Task]) -> None:
-        """Abort the open transaction; every task goes back to its last committed input
-        offsets, and its buffered state writes are dropped (the stores hold committed state)."""
-        assert self._tasks is not None
-        try:
-            self._commits.abort()
-        except FatalTransactionError as exc:
-            log.error("%s", exc)
-            self._needs_rejoin = True
-            return
-        self.metrics.transactions_aborted += 1
-        for task in tasks:
-            task.discard()
-            self._tasks.rewind(task)
-
-    def _commit_before_revoke(self) -> bool:
-        if self._needs_rejoin:
-            return False
-        try:
-            self._commit()
-        except Exception as exc:
-            log.error("commit on revocation failed (records will be reprocessed): %s", exc)
-            return False
-        return not self._needs_rejoin
-
-    def _abort_for_lost(self, lost: set[str]) -> None:
-        assert self._tasks is not None
-        if self._commits.transaction_open:
-            # The open transaction holds records of the lost tasks too: abort it, rewind the rest.
-            kept = [t for t in self._tasks.active() if t.id not in lost]
-            self._abort_and_rewind(kept)
-
-    def _commit_quietly(self) -> None:
-        try:
-            self._commit()
-        except Exception as exc:
-            log.error("final commit failed: %s", exc)
 
 
 def _store_resources(config: AppConfig) -> StoreResources:

@@ -23,6 +23,10 @@ from concurrent.futures import Future
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from kstreamy.config import AppConfig
+from kstreamy.runtime.clients import create_admin
+from kstreamy.topology import Topology
+
 log = logging.getLogger("kstreamy.repartition")
 
 _UNSUPPORTED = {KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION}
@@ -44,6 +48,13 @@ class RepartitionPurge:
         self._purged: dict[tuple[str, int], int] = {}
         """(topic, partition) -> the offset records were last deleted below."""
         self.enabled = admin is not None and bool(self._topics) and interval_ms > 0
+
+    @classmethod
+    def for_topology(cls, topology: Topology, config: AppConfig) -> RepartitionPurge:
+        """The purge of ``topology``'s repartition topics (an admin client only if it has any)."""
+        topics = [t for t, kind in topology.internal_topics().items() if kind == "repartition"]
+        admin = create_admin(config) if topics else None
+        return cls(admin, topics, config.repartition_purge_interval_ms)
 
     def committed(self, offsets: Mapping[tuple[str, int], int]) -> None:
         """After a commit: purge up to ``offsets`` once the interval has passed."""

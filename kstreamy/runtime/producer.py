@@ -9,6 +9,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Producer
 
 from kstreamy.errors import DeliveryError
+from kstreamy.runtime.clients import create_client
 
 log = logging.getLogger("kstreamy.producer")
 
@@ -41,11 +42,12 @@ class KafkaEmitter:
     ) -> None:
         self._failure: str | None = None
         if transactional:
-            self.producer = Producer({**settings, "delivery.report.only.error": False})
+            settings = {**settings, "delivery.report.only.error": False}
         else:
             if report_successes:
                 settings = {**settings, "delivery.report.only.error": False}
-            self.producer = Producer({**settings, "on_delivery": self._on_delivery})
+            settings = {**settings, "on_delivery": self._on_delivery}
+        self.producer = create_client(Producer, settings, "producer")
         self._produce = self.producer.produce
         self.produce = self.producer.produce
         """The producer's own ``produce(topic, value, key, timestamp=)``: sinks call it directly

@@ -1,7 +1,8 @@
 """End-to-end latency at a fixed input rate: kstreamy instances vs a raw confluent-kafka loop.
 
     python bench/latency.py [--max-rate 312000] [--rates 31200,156000] [--seconds 15]
-                            [--jobs stateless,count] [--guarantees at_least_once,exactly_once]
+                            [--jobs stateless,count,window]
+                            [--guarantees at_least_once,exactly_once]
                             [--sides kstreamy,raw] [--bootstrap host:port] [--set key=value]...
 
 For every job, guarantee and rate: a 4-partition input topic and an output topic are created,
@@ -15,12 +16,15 @@ time. The first ``--warmup`` seconds are left out. After sending stops the reade
 outputs of every record sent; a point with a lost record, a delivery error or a pipeline that
 died reports no figures and makes the run exit non-zero.
 
-Jobs: ``stateless`` (map+filter, 5% of the records filtered out) and ``count`` (a keyed count in
-a changelog-backed store, one update written per record). Rates default to 10%, 50% and 90% of
-``--max-rate``, whose default, 312,000 records/s, is what bench/stateless.py measured for
-kstreamy at least once on the embedded broker on the 2-core development machine. At the higher
-rates the load generator, the pipeline, the reader and the broker share those 2 cores: the
-achieved rate is printed next to the target.
+Jobs: ``stateless`` (map+filter, 5% of the records filtered out), ``count`` (a keyed count in
+a changelog-backed store, one update written per record) and ``window`` (a count per key in 1 s
+tumbling windows, emitted when final; its figure is the delay from the watermark passing a
+window's end to the window's result being visible, see bench/latency_window.py). Rates default
+to 10%, 50% and 90% of the pipeline's maximum: kstreamy's records/s for that job and guarantee
+on this machine, measured first (300,000 records sent as fast as the generator can; the window
+job takes the count's figure), or ``--max-rate`` for every job. At the higher rates the load
+generator, the pipeline, the reader and the broker share the machine's cores: the achieved rate
+is printed next to the target.
 
 ``--set key=value`` passes a kstreamy setting (JSON value, or text) to both sides, e.g.
 ``--set latency_profile=throughput``; the raw loop takes its client settings from the same
@@ -31,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import array
+import contextlib
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -46,10 +52,12 @@ from pathlib import Path
 import orjson
 from common import PARTITIONS, broker, new_topic
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from latency_app import WINDOW_MS
+from latency_window import WindowReader
 
 BENCH = Path(__file__).resolve().parent
-DEFAULT_MAX_RATE = 312_000
 DROP_EVERY = 20  # map+filter drops every 20th record
+MAX_PROBE_RECORDS = 300_000
 
 
 def arguments() -> argparse.Namespace:
@@ -59,11 +67,15 @@ def arguments() -> argparse.Namespace:
         default=os.environ.get("KSTREAMY_BOOTSTRAP"),
         help="an external broker (default: start the embedded one)",
     )
-    parser.add_argument("--max-rate", type=float, default=DEFAULT_MAX_RATE)
+    parser.add_argument(
+        "--max-rate",
+        type=float,
+        help="records/s taken as 100%% load (default: measured per job and guarantee)",
+    )
     parser.add_argument("--rates", help="comma-separated records/s (default 10/50/90%% of max)")
     parser.add_argument("--seconds", type=float, default=15.0, help="sending time per point")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds left out first")
-    parser.add_argument("--jobs", default="stateless,count")
+    parser.add_argument("--jobs", default="stateless,count,window")
     parser.add_argument("--guarantees", default="at_least_once,exactly_once")
     parser.add_argument("--sides", default="kstreamy,raw")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -114,7 +126,7 @@ def generate(bootstrap: str, topic: str, rate: float, seconds: float, result) ->
             time.sleep(min(wait, 0.001))
     elapsed = clock() - start
     remaining = producer.flush(30)
-    result.put({"sent": i, "seconds": elapsed, "errors": errors + remaining})
+    result.put({"sent": i, "start": start, "seconds": elapsed, "errors": errors + remaining})
 
 
 # -- the reader -------------------------------------------------------------------------------
@@ -143,6 +155,8 @@ class Reader:
         self.probes: set[int] = set()
         self.errors: list[str] = []
         self.outputs = 0
+        self.last_seen = 0.0
+        """When the latest output was seen (time.time())."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -150,11 +164,14 @@ class Reader:
     def _run(self) -> None:
         consume, loads, clock = self.consumer.consume, orjson.loads, time.time
         seen, latency, capacity = self.seen, self.latency, len(self.seen)
+        poll = self.consumer.poll
         while not self._stop.is_set():
-            messages = consume(10000, 0)
-            if not messages:
-                time.sleep(0.0005)
+            # poll returns with the first record; consume(n, 0) takes what else is there
+            # (consume with a timeout would wait for a full batch).
+            first = poll(0.05)
+            if first is None:
                 continue
+            messages = [first, *consume(10000, 0)]
             now = clock()
             for message in messages:
                 error = message.error()
@@ -168,6 +185,7 @@ class Reader:
                 if probe is not None:
                     self.probes.add(probe)
                     continue
+                self.last_seen = now
                 i = value["id"]
                 if i < capacity and not seen[i]:
                     seen[i] = 1
@@ -208,6 +226,25 @@ def wait_ready(bootstrap: str, source: str, reader: Reader, process, log: Path) 
         time.sleep(0.2)
 
 
+def wait_for_outputs(reader: Reader, expected: list[int], deadline: float) -> None:
+    """Until every expected record's output came (or the deadline); the last ones first, so the
+    full check runs once they are in."""
+    while time.monotonic() < deadline and not all(reader.seen[i] for i in expected[-100:]):
+        time.sleep(0.1)
+    while time.monotonic() < deadline and sum(reader.seen[i] for i in expected) < len(expected):
+        time.sleep(0.2)
+
+
+def wait_for_windows(reader: WindowReader, sent: int, deadline: float) -> None:
+    """Until every window closed by the input has a result (or the deadline): first until the
+    reader has read all the input, then until as many results as closed windows came."""
+    while time.monotonic() < deadline and sum(map(len, reader.timestamps.values())) < sent:
+        time.sleep(0.1)
+    due = len(reader.input_counts())
+    while time.monotonic() < deadline and len(reader.results) < due:
+        time.sleep(0.1)
+
+
 def tail(log: Path) -> str:
     return log.read_text(errors="replace")[-2000:]
 
@@ -216,11 +253,26 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_point(args, bootstrap: str, side: str, job: str, guarantee: str, rate: float) -> dict:
+@dataclasses.dataclass
+class Running:
+    """A pipeline process that answered its probes, with the reader of its output."""
+
+    source: str
+    reader: Reader | WindowReader
+    process: subprocess.Popen
+    log: Path
+
+
+@contextlib.contextmanager
+def running(args, bootstrap: str, side: str, job: str, guarantee: str, capacity: int):
+    """Fresh topics, a reader, and the pipeline as its own process, stopped on the way out."""
     source = new_topic(bootstrap, "latency-in")
     sink = new_topic(bootstrap, "latency-out")
-    capacity = int(rate * args.seconds) + 1
-    reader = Reader(bootstrap, sink, capacity)
+    reader: Reader | WindowReader = (
+        WindowReader(bootstrap, source, sink, WINDOW_MS)
+        if job == "window"
+        else Reader(bootstrap, sink, capacity)
+    )
     tmp = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     log = tmp / f"{side}.log"
     env = {
@@ -235,27 +287,9 @@ def run_point(args, bootstrap: str, side: str, job: str, guarantee: str, rate: f
         "BENCH_SETTINGS": json.dumps(args.settings),
     }
     process = start_pipeline(side, job, env, log)
-    problems: list[str] = []
     try:
         wait_ready(bootstrap, source, reader, process, log)
-        result: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
-        generator = multiprocessing.get_context("spawn").Process(
-            target=generate, args=(bootstrap, source, rate, args.seconds, result)
-        )
-        generator.start()
-        sent = result.get(timeout=args.seconds + 120)
-        generator.join()
-        expected = [i for i in range(sent["sent"]) if job == "count" or i % DROP_EVERY != 0]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(reader.seen[i] for i in expected[-100:]):
-            time.sleep(0.1)
-        while time.monotonic() < deadline and sum(reader.seen[i] for i in expected) < len(expected):
-            time.sleep(0.2)
-        if process.poll() is not None:
-            problems.append(f"pipeline exited with {process.returncode}: {tail(log)}")
-    except Exception as exc:
-        problems.append(str(exc))
-        sent, expected = {"sent": 0, "seconds": 1, "errors": 0}, []
+        yield Running(source, reader, process, log)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -263,13 +297,76 @@ def run_point(args, bootstrap: str, side: str, job: str, guarantee: str, rate: f
         except subprocess.TimeoutExpired:
             process.kill()
         reader.stop()
-    lost = sum(1 for i in expected if not reader.seen[i])
-    if lost:
-        problems.append(f"{lost} of {len(expected)} records lost (no output seen)")
+
+
+def send(bootstrap: str, source: str, rate: float, seconds: float) -> dict:
+    """Run the load generator in its own process; what it reports when done."""
+    context = multiprocessing.get_context("spawn")
+    result: multiprocessing.Queue = context.Queue()
+    generator = context.Process(target=generate, args=(bootstrap, source, rate, seconds, result))
+    generator.start()
+    sent = result.get(timeout=seconds + 120)
+    generator.join()
+    return sent
+
+
+def expected_ids(job: str, sent: int) -> list[int]:
+    return [i for i in range(sent) if job == "count" or i % DROP_EVERY != 0]
+
+
+def measure_max(args, bootstrap: str, job: str, guarantee: str) -> float:
+    """kstreamy's records/s on this machine for ``job``: ``MAX_PROBE_RECORDS`` sent as fast as
+    the generator can, divided by the time until the last output was visible. The window job
+    is measured as the count (the same keyed store update per record; its outputs come only
+    when windows close, so its drain cannot be seen as precisely)."""
+    job = "count" if job == "window" else job
+    with running(args, bootstrap, "kstreamy", job, guarantee, MAX_PROBE_RECORDS + 1) as pipe:
+        sent = send(bootstrap, pipe.source, 1e9, MAX_PROBE_RECORDS / 1e9)
+        assert isinstance(pipe.reader, Reader)
+        expected = expected_ids(job, sent["sent"])
+        wait_for_outputs(pipe.reader, expected, time.monotonic() + 120)
+        missing = sum(1 for i in expected if not pipe.reader.seen[i])
+        if missing or sent["errors"]:
+            raise RuntimeError(f"maximum not measured: {missing} outputs missing: {tail(pipe.log)}")
+        return sent["sent"] / (pipe.reader.last_seen - sent["start"])
+
+
+def run_point(args, bootstrap: str, side: str, job: str, guarantee: str, rate: float) -> dict:
+    capacity = int(rate * args.seconds) + 1
+    problems: list[str] = []
+    sent: dict = {"sent": 0, "start": 0.0, "seconds": 1, "errors": 0}
+    expected: list[int] = []
+    reader: Reader | WindowReader | None = None
+    try:
+        with running(args, bootstrap, side, job, guarantee, capacity) as pipe:
+            reader = pipe.reader
+            sent = send(bootstrap, pipe.source, rate, args.seconds)
+            deadline = time.monotonic() + 30
+            if isinstance(reader, WindowReader):
+                wait_for_windows(reader, sent["sent"], deadline)
+            else:
+                expected = expected_ids(job, sent["sent"])
+                wait_for_outputs(reader, expected, deadline)
+            if pipe.process.poll() is not None:
+                problems.append(f"pipeline exited with {pipe.process.returncode}: {tail(pipe.log)}")
+    except Exception as exc:
+        problems.append(str(exc))
+    values: list[float] = []
+    if isinstance(reader, WindowReader):
+        values, wrong = reader.delays(after_ms=int((sent["start"] + args.warmup) * 1000))
+        problems += wrong
+    elif isinstance(reader, Reader):
+        lost = sum(1 for i in expected if not reader.seen[i])
+        if lost:
+            problems.append(f"{lost} of {len(expected)} records lost (no output seen)")
+        warm = int(args.warmup * rate)
+        values = sorted(reader.latency[i] * 1000 for i in expected if i >= warm)
     if sent["errors"]:
         problems.append(f"{sent['errors']} input records not delivered")
-    if reader.errors:
+    if reader is not None and reader.errors:
         problems.append(f"reader errors: {reader.errors[:3]}")
+    if not problems and not values:
+        problems.append("no figures: nothing measured after the warm-up")
     point = {
         "side": side,
         "job": job,
@@ -279,8 +376,6 @@ def run_point(args, bootstrap: str, side: str, job: str, guarantee: str, rate: f
         "problems": problems,
     }
     if not problems:
-        warm = int(args.warmup * rate)
-        values = sorted(reader.latency[i] * 1000 for i in expected if i >= warm)
         point.update(
             records=len(values),
             p50=percentile(values, 0.50),
@@ -320,20 +415,23 @@ def parse_settings(pairs: list[str]) -> dict:
 def main() -> None:
     args = arguments()
     args.settings = parse_settings(args.set)
-    if args.rates:
-        rates = [float(r) for r in args.rates.split(",")]
-    else:
-        rates = [round(args.max_rate * f) for f in (0.1, 0.5, 0.9)]
     header = "job       guarantee     side        target    achieved"
     points = []
     with broker(args.bootstrap) as bootstrap:
         print(f"broker {bootstrap}; settings {args.settings or 'defaults'}", flush=True)
-        print(header, flush=True)
         for job in args.jobs.split(","):
             for guarantee in args.guarantees.split(","):
+                maximum = args.max_rate or measure_max(args, bootstrap, job, guarantee)
+                print(f"{job} {guarantee}: maximum {maximum:,.0f} records/s", flush=True)
+                if args.rates:
+                    rates = [float(r) for r in args.rates.split(",")]
+                else:
+                    rates = [round(maximum * f) for f in (0.1, 0.5, 0.9)]
+                print(header, flush=True)
                 for rate in rates:
                     for side in args.sides.split(","):
                         point = run_point(args, bootstrap, side, job, guarantee, rate)
+                        point["max_rate"] = maximum
                         show(point)
                         points.append(point)
     if args.json:
@@ -341,7 +439,7 @@ def main() -> None:
     print("\n| job | guarantee | load | side | achieved/s | p50 ms | p99 ms | p99.9 ms | max ms |")
     print("|---|---|---|---|---|---|---|---|---|")
     for p in points:
-        load = f"{p['target_rate'] / args.max_rate:.0%}"
+        load = f"{p['target_rate'] / p['max_rate']:.0%}"
         if p["problems"]:
             cells = "FAILED | | | "
         else:

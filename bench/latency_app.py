@@ -4,11 +4,16 @@
     kstreamy run latency_app:build_count       # a keyed count
     python bench/latency_app.py stateless      # the same, as a raw confluent-kafka loop
     python bench/latency_app.py count
+    kstreamy run latency_app:build_window      # a 1 s tumbling count per key, emitted when final
+    python bench/latency_app.py window
 
 Every input value is JSON ``{"id": n, "sent": unix time, "drop": bool}``. Map+filter drops the
 records marked ``drop`` and adds a field; the count keeps a count per key and writes, for every
 record, ``{"n": count, "id": n, "sent": ...}`` (the id and send time of the record that updated
-it), so each output tells the reader which input it answers and when that was sent.
+it), so each output tells the reader which input it answers and when that was sent. The window
+job counts records per key in 1 s tumbling windows of the record timestamp (no out-of-orderness
+allowance, no grace) and writes each window's count once, when the partition's watermark passes
+the window's end, keyed ``{"key", "start_ms", "end_ms", ...}`` (kstreamy's ``windowed-json``).
 
 Both sides read ``BENCH_SOURCE`` on ``BENCH_BOOTSTRAP`` as consumer group ``BENCH_APP_ID`` and
 write ``BENCH_SINK`` under ``BENCH_GUARANTEE``. The raw loop builds its clients from the same
@@ -34,6 +39,7 @@ from confluent_kafka import Consumer, Producer
 from kstreamy import App
 from kstreamy.config import AppConfig
 from kstreamy.runtime.clients import consumer_settings, producer_settings
+from kstreamy.windows import Tumbling
 
 
 def _settings() -> dict:
@@ -83,6 +89,50 @@ def build_count() -> App:
     return app
 
 
+WINDOW_MS = 1000
+
+
+def build_window() -> App:
+    app = App(os.environ["BENCH_APP_ID"], **_settings())
+    (
+        app.stream(os.environ["BENCH_SOURCE"], key_serde="str", value_serde="json")
+        .group_by_key()
+        .window(Tumbling(WINDOW_MS / 1000))
+        .count(store="latency-window")
+        .emit_final()
+        .to(os.environ["BENCH_SINK"], key_serde="windowed-json", value_serde="json")
+    )
+    return app
+
+
+class RawWindows:
+    """The window job by hand: per partition, the watermark (largest timestamp seen) and the
+    open windows' counts; a window is written once the watermark reaches its end."""
+
+    def __init__(self) -> None:
+        self.watermark: dict[int, int] = {}
+        self.open: dict[int, dict[int, dict[bytes, int]]] = {}
+        """partition -> window start (ms) -> key -> count"""
+
+    def add(self, partition: int, key: bytes, timestamp: int) -> list[tuple[bytes, bytes]]:
+        watermark = self.watermark.get(partition, -1)
+        start = timestamp - timestamp % WINDOW_MS
+        windows = self.open.setdefault(partition, {})
+        if start + WINDOW_MS > watermark:  # else late: its window was written already
+            counts = windows.setdefault(start, {})
+            counts[key] = counts.get(key, 0) + 1
+        if timestamp <= watermark:
+            return []
+        self.watermark[partition] = timestamp
+        closed = [s for s in windows if s + WINDOW_MS <= timestamp]
+        out = []
+        for s in sorted(closed):
+            for k, n in windows.pop(s).items():
+                window = {"key": k.decode(), "start_ms": s, "end_ms": s + WINDOW_MS}
+                out.append((orjson.dumps(window), b"%d" % n))
+        return out
+
+
 def run_raw(job: str) -> None:
     """consume -> map/filter (or count in a dict) -> produce, committing like kstreamy: flush
     and commit every commit interval at least once, one transaction per interval exactly once.
@@ -119,6 +169,7 @@ def run_raw(job: str) -> None:
                 producer.poll(0.05)
 
     counts: dict[bytes, int] = {}
+    windows = RawWindows()
     # (kstreamy releases before latency_profile had a plain poll_batch_size)
     batch = getattr(config, "effective_poll_batch_size", None) or config.poll_batch_size
     timeout = config.poll_timeout_ms / 1000
@@ -145,6 +196,10 @@ def run_raw(job: str) -> None:
                     "probe": event.get("probe"),
                 }
                 produce(sink, dumps(out), key, timestamp=message.timestamp()[1])
+            elif job == "window":
+                timestamp = message.timestamp()[1]
+                for window, n in windows.add(message.partition(), key, timestamp):
+                    produce(sink, n, window, timestamp=timestamp)
             elif keep(key, event):
                 produce(sink, dumps(enrich(event)), key, timestamp=message.timestamp()[1])
         producer.poll(0)

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from kstreamy import App
-from kstreamy.runtime.group_status import group_status, local_statuses
+from kstreamy.ops.group_status import group_status, local_statuses
 
 
 def show_status(app_state_dir: Path) -> bool:

@@ -6,8 +6,8 @@ from confluent_kafka.admin import AdminClient
 
 from kstreamy.config import AppConfig
 from kstreamy.runtime.clients import create_admin
-from kstreamy.runtime.topic_plan import TopicPlan, plan_topics
 from kstreamy.runtime.topics import partition_counts, require_topics
+from kstreamy.topic_plan import TopicPlan, plan_topics
 from kstreamy.topology import Topology
 
 

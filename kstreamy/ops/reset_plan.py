@@ -22,11 +22,11 @@ from kstreamy.ops.kafka_io import PartitionReader
 from kstreamy.ops.offsets import beginning, end, offset_for_time
 from kstreamy.ops.progress import NoProgress, Progress
 from kstreamy.ops.rescale import misrouted_records, record_key_function
-from kstreamy.runtime.topic_plan import TopicPlan
 from kstreamy.savepoint.partitioner import partitioner
 from kstreamy.savepoint.reader import Savepoint
 from kstreamy.savepoint.task_entries import check_task_entries, task_entry_keys
 from kstreamy.savepoint.topology_info import check_restore
+from kstreamy.topic_plan import TopicPlan
 from kstreamy.topology import Topology
 
 

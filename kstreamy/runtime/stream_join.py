@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from kstreamy.runtime.late_records import LateRecords, NullDrops
 from kstreamy.state import join_records
+from kstreamy.state.meta_names import JOIN_WATERMARK_META
 from kstreamy.state.window_store import MIN_TIME, WindowStore, decode_time, encode_time
 from kstreamy.topology import Node
 from kstreamy.windows import JoinWindows, Windowed
@@ -45,8 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["JOIN_WATERMARK_META", "WindowedJoin", "compile_stream_join_side"]
 
 _UNKNOWN = object()
-JOIN_WATERMARK_META = b"join-watermark"
-"""Metadata name of the watermark a join last acted on (an order-preserving time)."""
 
 
 class JoinSide:

@@ -27,9 +27,9 @@ from kstreamy.runtime.memory_release import release_free_memory
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.task import Task, task_id
 from kstreamy.runtime.task_clock import time_plan
-from kstreamy.runtime.topic_plan import TopicPlan
 from kstreamy.runtime.tracing import NO_TRACING, Tracing
 from kstreamy.state.state_manager import StateManager
+from kstreamy.topic_plan import TopicPlan
 from kstreamy.topology import SubTopology, Topology
 
 log = logging.getLogger("kstreamy.tasks")

@@ -31,7 +31,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.topic_plan import TopicPlan
+from kstreamy.topic_plan import TopicPlan
 from kstreamy.topology import Topology
 
 log = logging.getLogger("kstreamy.topics")

@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError, MissingTopicError
 from kstreamy.runtime.clients import StartupAdmin, create_admin, wait_for_cluster
-from kstreamy.runtime.topic_plan import TopicPlan, plan_topics
+from kstreamy.topic_plan import TopicPlan, plan_topics
 from kstreamy.topology import Topology
 
 log = logging.getLogger("kstreamy.topics")

@@ -46,6 +46,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from kstreamy.state.meta_names import SWEPT_META
 from kstreamy.state.session_store import SessionStore
 from kstreamy.state.window_store import ByteTransaction, TimeIndexedStore, WindowStore
 from kstreamy.time.watermarks import NO_WATERMARK
@@ -63,8 +64,6 @@ __all__ = [
 Forward = Callable[[Windowed, Any, int], None]
 OnLate = Callable[[Any, Any, int, Windowed, int], None]
 
-SWEPT_META = b"swept"
-"""Metadata name of the watermark of the last sweep (a signed 64-bit big-endian integer)."""
 _LONG = struct.Struct(">q")
 _MAX = (1 << 63) - 1
 

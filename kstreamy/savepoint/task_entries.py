@@ -36,10 +36,9 @@ import math
 import struct
 from collections.abc import Callable, Iterable, Mapping
 
-from kstreamy.runtime.stream_join import JOIN_WATERMARK_META
-from kstreamy.runtime.windowed import SWEPT_META
 from kstreamy.savepoint.errors import SavepointCompatibilityError
 from kstreamy.savepoint.reader import Savepoint
+from kstreamy.state.meta_names import JOIN_WATERMARK_META, SWEPT_META
 from kstreamy.state.window_store import decode_time, encode_time
 
 TASK_ENTRY = b"\x00"

@@ -13,7 +13,6 @@ import hashlib
 import json
 from typing import Any
 
-from kstreamy.runtime.topic_plan import TopicPlan
 from kstreamy.savepoint.errors import SavepointCompatibilityError
 from kstreamy.savepoint.format import (
     SNAPSHOT_FORMAT,
@@ -23,6 +22,7 @@ from kstreamy.savepoint.format import (
     SubTopologyInfo,
     TaskInfo,
 )
+from kstreamy.topic_plan import TopicPlan
 from kstreamy.topology import StoreSpec, Topology
 
 OPAQUE_KEY_KINDS = frozenset({"process"})

@@ -15,9 +15,9 @@ from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.task import Task
 from kstreamy.runtime.task_clock import time_plan
 from kstreamy.runtime.task_manager import TaskManager
-from kstreamy.runtime.topic_plan import plan_topics
 from kstreamy.state.resources import StoreResources
 from kstreamy.state.state_manager import StateManager
+from kstreamy.topic_plan import plan_topics
 from kstreamy.windows import Session, Tumbling
 
 MiB = 1024 * 1024

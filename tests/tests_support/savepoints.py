@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from kstreamy import App
-from kstreamy.runtime.topic_plan import plan_topics
 from kstreamy.savepoint.format import TaskInfo
 from kstreamy.savepoint.partitioner import murmur2_partition
 from kstreamy.savepoint.topology_info import Described, describe_topology, topology_manifest
 from kstreamy.savepoint.writer import SavepointWriter
 from kstreamy.serde import IntSerde, StrSerde
+from kstreamy.topic_plan import plan_topics
 
 
 def counts_app(app_id: str = "sp-app", value_serde: str = "int") -> App:

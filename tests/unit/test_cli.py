@@ -201,7 +201,7 @@ def test_status_without_a_broker_still_shows_this_hosts_instances(tmp_path):
     import os
 
     from kstreamy import App
-    from kstreamy.runtime.group_status import group_status
+    from kstreamy.ops.group_status import group_status
     from kstreamy.runtime.status import status_path, write_status
 
     app = App("offline", bootstrap_servers="127.0.0.1:1", state_dir=str(tmp_path))

@@ -6,8 +6,8 @@ import pytest
 
 from kstreamy import App
 from kstreamy.errors import TopologyError
-from kstreamy.runtime.topic_plan import plan_topics
 from kstreamy.testing import TestDriver
+from kstreamy.topic_plan import plan_topics
 
 
 def _app(**group_options) -> App:

@@ -14,9 +14,9 @@ from kstreamy import App
 from kstreamy.config import AppConfig
 from kstreamy.runtime.commit_order import CommitOutcome, CommitResult
 from kstreamy.runtime.savepoint_hook import SavepointHook
-from kstreamy.runtime.topic_plan import plan_topics
 from kstreamy.savepoint.snapshot import read_sst
 from kstreamy.state.memory_store import InMemoryStore
+from kstreamy.topic_plan import plan_topics
 
 COMMITTED = CommitResult(CommitOutcome.COMMITTED)
 

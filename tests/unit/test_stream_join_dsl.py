@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from kstreamy import App, TopologyError
-from kstreamy.runtime.topic_plan import plan_topics
 from kstreamy.serde import resolve_serde
 from kstreamy.state.join_records import JoinRecords, JoinRecordsSerde
+from kstreamy.topic_plan import plan_topics
 from kstreamy.windows import InvalidWindowError, JoinWindows
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from kstreamy import App, ProcessFunction, StoreSpec, TopologyError
-from kstreamy.runtime.topic_plan import REPARTITION_TOPIC_CONFIG, plan_topics
+from kstreamy.topic_plan import REPARTITION_TOPIC_CONFIG, plan_topics
 
 COMPACT = {"cleanup.policy": "compact"}
 REPARTITION = REPARTITION_TOPIC_CONFIG

@@ -8,7 +8,7 @@ from concurrent.futures import Future
 from confluent_kafka import KafkaError, KafkaException
 
 from kstreamy.runtime.repartition_purge import RepartitionPurge
-from kstreamy.runtime.topic_plan import REPARTITION_TOPIC_CONFIG
+from kstreamy.topic_plan import REPARTITION_TOPIC_CONFIG
 
 
 class Clock:

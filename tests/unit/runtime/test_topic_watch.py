@@ -1,9 +1,9 @@
 """Which topics a running instance keeps an eye on, and the partition counts it expects."""
 
 from kstreamy import App
-from kstreamy.runtime.topic_plan import plan_topics
 from kstreamy.runtime.topic_watch import WatchedTopic, _about_unknown_topic, watched_topics
 from kstreamy.runtime.topics import output_topics
+from kstreamy.topic_plan import plan_topics
 
 
 def test_inputs_internal_topics_and_outputs_are_watched_with_their_planned_counts():

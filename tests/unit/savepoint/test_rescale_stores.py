@@ -217,8 +217,8 @@ def test_regroup_moves_windows_by_key_and_merges_progress(tmp_path, new):
 
 def test_a_timer_store_is_keyed_by_record_keys_while_the_steps_own_store_is_not():
     from kstreamy import ProcessFunction
-    from kstreamy.runtime.topic_plan import plan_topics
     from kstreamy.savepoint.topology_info import describe_topology
+    from kstreamy.topic_plan import plan_topics
 
     class Remind(ProcessFunction):
         def process(self, key, value, ctx):

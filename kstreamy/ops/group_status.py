@@ -33,8 +33,8 @@ from kstreamy.runtime.clients import (
 )
 from kstreamy.runtime.status import read_status, status_path
 from kstreamy.runtime.task import task_id
-from kstreamy.runtime.topic_plan import plan_topics
 from kstreamy.runtime.topics import endpoints_topic
+from kstreamy.topic_plan import plan_topics
 from kstreamy.topology import Topology
 
 INEXACT_END = (

@@ -38,7 +38,7 @@ from confluent_kafka import Consumer, Producer
 
 from kstreamy import App
 from kstreamy.config import AppConfig
-from kstreamy.runtime.clients import consumer_settings, producer_settings
+from kstreamy.kafka.clients import consumer_settings, producer_settings
 from kstreamy.windows import Tumbling
 
 

@@ -19,7 +19,7 @@ from kstreamy import App
 from kstreamy.config import AppConfig
 from kstreamy.config_sources import parse_assignments
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.clients import (
+from kstreamy.kafka.clients import (
     StartupAdmin,
     common_settings,
     create_admin,

@@ -275,7 +275,7 @@ class AppConfig:
     def check_security(self) -> None:
         """Security properties that cannot work together: a ConfigError before anything
         connects (the settings of every client kstreamy makes come from
-        :mod:`kstreamy.runtime.clients`, which calls this). Not checked when the App is built:
+        :mod:`kstreamy.kafka.clients`, which calls this). Not checked when the App is built:
         an operator may give the password in the environment and the protocol with ``--set``.
         """
 

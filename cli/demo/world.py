@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.clients import logging_settings
+from kstreamy.kafka.clients import logging_settings
 from kstreamy.testing.growth import grow_topic
 from kstreamy.testing.topics import create_topics
 from kstreamy_cli.demo import app as demo_app

@@ -5,8 +5,8 @@ from __future__ import annotations
 from confluent_kafka.admin import AdminClient
 
 from kstreamy.config import AppConfig
-from kstreamy.runtime.clients import create_admin
-from kstreamy.runtime.topics import partition_counts, require_topics
+from kstreamy.kafka.clients import create_admin
+from kstreamy.kafka.topics import partition_counts, require_topics
 from kstreamy.topic_plan import TopicPlan, plan_topics
 from kstreamy.topology import Topology
 

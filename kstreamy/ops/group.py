@@ -16,9 +16,9 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from kstreamy.config import AppConfig
-from kstreamy.runtime.clients import create_admin
+from kstreamy.kafka.clients import create_admin
+from kstreamy.kafka.topics import control_topic, partition_counts
 from kstreamy.runtime.control import ControlChannel, new_request_id
-from kstreamy.runtime.topics import control_topic, partition_counts
 
 IDLE_STATES = {"EMPTY", "DEAD"}
 

@@ -23,17 +23,17 @@ from confluent_kafka.admin import OffsetSpec
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
-from kstreamy.query.endpoints import read_endpoints
-from kstreamy.runtime.clients import (
+from kstreamy.kafka.clients import (
     StartupAdmin,
     admin_settings,
     common_settings,
     create_client,
     wait_for_cluster,
 )
+from kstreamy.kafka.topics import endpoints_topic
+from kstreamy.query.endpoints import read_endpoints
 from kstreamy.runtime.status import read_status, status_path
 from kstreamy.runtime.task import task_id
-from kstreamy.runtime.topics import endpoints_topic
 from kstreamy.topic_plan import plan_topics
 from kstreamy.topology import Topology
 

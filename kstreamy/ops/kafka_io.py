@@ -26,8 +26,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.clients import admin_settings, create_client
-from kstreamy.runtime.topics import TopicSpec, partition_counts, topic_settings
+from kstreamy.kafka.clients import admin_settings, create_client
+from kstreamy.kafka.topics import TopicSpec, partition_counts, topic_settings
 
 TIMEOUT_S = 60.0
 ATTEMPT_TIMEOUT_S = 10.0

@@ -13,13 +13,13 @@ import time
 import uuid
 
 from kstreamy.config import AppConfig
+from kstreamy.kafka.clients import create_admin
+from kstreamy.kafka.topics import TopicSpec
 from kstreamy.ops.kafka_io import Writer, delete_group, recreate_topic, set_offsets
 from kstreamy.ops.progress import NoProgress, Progress
 from kstreamy.ops.rescale import entries_of, regroup
 from kstreamy.ops.reset_plan import ResetPlan
-from kstreamy.runtime.clients import create_admin
 from kstreamy.runtime.reset_marker import ResetMarker, write_marker
-from kstreamy.runtime.topics import TopicSpec
 from kstreamy.savepoint.partitioner import partitioner
 
 FAULT_ENV = "KSTREAMY_FAULT_RESET_KILL_AT"

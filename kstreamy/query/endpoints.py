@@ -21,8 +21,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from kstreamy.config import AppConfig
-from kstreamy.runtime.clients import common_settings
-from kstreamy.runtime.topics import endpoints_spec, endpoints_topic, ensure_topic
+from kstreamy.kafka.clients import common_settings
+from kstreamy.kafka.topics import endpoints_spec, endpoints_topic, ensure_topic
 
 log = logging.getLogger("kstreamy.query")
 

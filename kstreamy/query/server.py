@@ -27,9 +27,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import ConfigError
+from kstreamy.kafka.clients import common_settings
 from kstreamy.query.endpoints import EndpointPublisher, EndpointReader, create_endpoints_topic
 from kstreamy.query.service import Answer, QueryService
-from kstreamy.runtime.clients import common_settings
 from kstreamy.runtime.local_stores import LocalStores
 from kstreamy.runtime.task_manager import TaskManager
 

@@ -26,8 +26,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.clients import admin_settings, create_client
-from kstreamy.runtime.topics import control_spec, control_topic, ensure_topic
+from kstreamy.kafka.clients import admin_settings, create_client
+from kstreamy.kafka.topics import control_spec, control_topic, ensure_topic
 
 log = logging.getLogger("kstreamy.control")
 

@@ -23,8 +23,9 @@ from confluent_kafka import KafkaError
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError, RecordError
+from kstreamy.kafka.clients import create_admin
+from kstreamy.kafka.topics import output_topics, prepare_topics
 from kstreamy.logs import set_instance, set_task
-from kstreamy.runtime.clients import create_admin
 from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.commit_outcomes import CommitOutcomes
 from kstreamy.runtime.identity import instance_id
@@ -43,7 +44,6 @@ from kstreamy.runtime.task import Task
 from kstreamy.runtime.task_manager import TaskManager
 from kstreamy.runtime.time_hook import WALL_CLOCK_INTERVAL_MS
 from kstreamy.runtime.topic_watch import TopicWatch, watched_topics
-from kstreamy.runtime.topics import output_topics, prepare_topics
 from kstreamy.runtime.tracing import Consume, tracing_for
 from kstreamy.state.errors import StoreCorruptedError
 from kstreamy.state.resources import StoreResources

@@ -12,8 +12,8 @@ import logging
 from confluent_kafka import Consumer, KafkaException
 
 from kstreamy.config import AppConfig
+from kstreamy.kafka.clients import consumer_settings, create_client, producer_settings
 from kstreamy.runtime.changelog import ChangelogWriter
-from kstreamy.runtime.clients import consumer_settings, create_client, producer_settings
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.producer import KafkaEmitter, ProducerStalledError
 from kstreamy.runtime.record_errors import RecordErrorHandler

@@ -9,7 +9,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Producer
 
 from kstreamy.errors import DeliveryError
-from kstreamy.runtime.clients import create_client
+from kstreamy.kafka.clients import create_client
 
 log = logging.getLogger("kstreamy.producer")
 

@@ -24,7 +24,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from kstreamy.config import AppConfig
-from kstreamy.runtime.clients import create_admin
+from kstreamy.kafka.clients import create_admin
 from kstreamy.topology import Topology
 
 log = logging.getLogger("kstreamy.repartition")

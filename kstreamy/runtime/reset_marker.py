@@ -21,8 +21,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.clients import admin_settings, create_admin, create_client
-from kstreamy.runtime.topics import ensure_topic, partition_counts, reset_spec, reset_topic
+from kstreamy.kafka.clients import admin_settings, create_admin, create_client
+from kstreamy.kafka.topics import ensure_topic, partition_counts, reset_spec, reset_topic
 from kstreamy.state.state_manager import StateManager
 
 log = logging.getLogger("kstreamy.reset")

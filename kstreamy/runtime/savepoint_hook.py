@@ -29,7 +29,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from kstreamy.config import AppConfig
-from kstreamy.runtime.clients import admin_settings, create_client
+from kstreamy.kafka.clients import admin_settings, create_client
 from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.commit_order import CommitOutcome, CommitResult
 from kstreamy.runtime.control import INSTANCE_FETCH_WAIT_MS, ControlChannel

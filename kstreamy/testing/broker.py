@@ -80,7 +80,7 @@ class EmbeddedBroker:
     def _wait_ready(self, timeout: float) -> None:
         from confluent_kafka.admin import AdminClient
 
-        from kstreamy.runtime.clients import logging_settings
+        from kstreamy.kafka.clients import logging_settings
 
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None

@@ -15,7 +15,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewPartitions
 
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.clients import logging_settings
+from kstreamy.kafka.clients import logging_settings
 from kstreamy.testing.topics import create_topics, partitions_of, read_all
 
 

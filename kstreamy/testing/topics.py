@@ -22,7 +22,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.clients import logging_settings
+from kstreamy.kafka.clients import logging_settings
 
 KEEP_RECORDS = {"retention.ms": "-1"}
 """The topic config :func:`create_topics` starts from."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from kstreamy.runtime.clients import logging_settings
+from kstreamy.kafka.clients import logging_settings
 
 EXACT_UP_TO = 5000
 """Lag at or below this per partition is counted record by record; above it, the offset

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: tests
 
 from confluent_kafka.admin import AdminClient
 
-from kstreamy.runtime.clients import logging_settings
+from kstreamy.kafka.clients import logging_settings
 from kstreamy.testing.topics import create_topics, produce
 from soak import flow
 from soak.fleet import Fleet

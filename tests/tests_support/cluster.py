@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
-from kstreamy.runtime.clients import logging_settings
+from kstreamy.kafka.clients import logging_settings
 from tests_support.waiting import wait_until
 
 BOOTSTRAP_ENV = "KSTREAMY_CLUSTER_BOOTSTRAP"

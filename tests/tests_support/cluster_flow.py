@@ -23,7 +23,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.clients import logging_settings
+from kstreamy.kafka.clients import logging_settings
 from kstreamy.testing.topics import partitions_of, produce
 from tests_support.waiting import wait_until
 

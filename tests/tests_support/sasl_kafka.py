@@ -19,7 +19,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from kstreamy.runtime.clients import logging_settings
+from kstreamy.kafka.clients import logging_settings
 from kstreamy.testing.broker import free_port
 
 LIBS_VARIABLE = "KSTREAMY_TEST_KAFKA_LIBS"

@@ -8,14 +8,14 @@ from confluent_kafka import Producer
 
 from kstreamy import App
 from kstreamy.errors import ConfigError
-from kstreamy.runtime.clients import (
+from kstreamy.kafka.clients import (
     EMBEDDED_CLUSTER_ID,
     EMBEDDED_GROUP_SETTINGS,
     _tune_for_embedded,
     consumer_settings,
     producer_settings,
 )
-from kstreamy.runtime.kafka_log import KafkaLog
+from kstreamy.kafka.log import KafkaLog
 from kstreamy.runtime.producer import KafkaEmitter
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from kstreamy import App, ConfigError
 from kstreamy.config import LATENCY_PROFILES, AppConfig
-from kstreamy.runtime.clients import producer_settings
+from kstreamy.kafka.clients import producer_settings
 
 
 def _linger(config: AppConfig) -> object:

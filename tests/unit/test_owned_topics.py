@@ -19,7 +19,8 @@ import pytest
 
 from kstreamy import App
 from kstreamy.errors import ConfigError, MissingTopicError
-from kstreamy.runtime import control, reset_marker, topics
+from kstreamy.kafka import topics
+from kstreamy.runtime import control, reset_marker
 from kstreamy.runtime.reset_marker import ResetMarker
 from kstreamy.testing import TestDriver
 from kstreamy.windows import Tumbling

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kstreamy.runtime.clients import admin_settings, consumer_settings, producer_settings
+from kstreamy.kafka.clients import admin_settings, consumer_settings, producer_settings
 from kstreamy.testing import TestDriver
 from tests_support.readme import BROKER_MARKER, python_snippets, run_snippet, snippet_id
 

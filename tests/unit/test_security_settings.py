@@ -17,10 +17,8 @@ from confluent_kafka import KafkaError
 
 from kstreamy import App, AuthenticationError, ConfigError
 from kstreamy.config import SECURITY_SETTINGS, AppConfig
-from kstreamy.ops import kafka_io
-from kstreamy.query import endpoints
-from kstreamy.runtime import clients, control, instance_clients, producer, restore
-from kstreamy.runtime.clients import (
+from kstreamy.kafka import clients
+from kstreamy.kafka.clients import (
     StartupAdmin,
     admin_settings,
     common_settings,
@@ -28,6 +26,9 @@ from kstreamy.runtime.clients import (
     producer_settings,
     wait_for_cluster,
 )
+from kstreamy.ops import kafka_io
+from kstreamy.query import endpoints
+from kstreamy.runtime import control, instance_clients, producer, restore
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.testing.broker import free_port
 

@@ -1,8 +1,8 @@
 """Which topics a running instance keeps an eye on, and the partition counts it expects."""
 
 from kstreamy import App
+from kstreamy.kafka.topics import output_topics
 from kstreamy.runtime.topic_watch import WatchedTopic, _about_unknown_topic, watched_topics
-from kstreamy.runtime.topics import output_topics
 from kstreamy.topic_plan import plan_topics
 
 

@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import KStreamyError, MissingTopicError
-from kstreamy.runtime.clients import StartupAdmin, create_admin, wait_for_cluster
+from kstreamy.kafka.clients import StartupAdmin, create_admin, wait_for_cluster
 from kstreamy.topic_plan import TopicPlan, plan_topics
 from kstreamy.topology import Topology
 
@@ -110,7 +110,7 @@ def output_topics(topology: Topology) -> list[str]:
 
 def partition_counts(admin: AdminClient) -> dict[str, int]:
     """Partition count of every topic; the first call of start-up, so it also waits (a bounded
-    time) for the cluster to answer: see :func:`kstreamy.runtime.clients.wait_for_cluster`."""
+    time) for the cluster to answer: see :func:`kstreamy.kafka.clients.wait_for_cluster`."""
     if isinstance(admin, StartupAdmin):
         metadata = wait_for_cluster(admin)
     else:

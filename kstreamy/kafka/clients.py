@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from kstreamy.config import AppConfig
 from kstreamy.errors import AuthenticationError, BrokerUnreachableError, ConfigError
-from kstreamy.runtime.kafka_log import KafkaLog
+from kstreamy.kafka.log import KafkaLog
 
 log = logging.getLogger("kstreamy.clients")
 
@@ -82,7 +82,7 @@ _kafka_log = KafkaLog()
 
 
 def logging_settings() -> dict[str, Any]:
-    """librdkafka's log lines go through Python logging (see :mod:`kstreamy.runtime.kafka_log`)."""
+    """librdkafka's log lines go through Python logging (see :mod:`kstreamy.kafka.log`)."""
     return {"logger": _kafka_log, "log.connection.close": False}
 
 

@@ -66,7 +66,7 @@ from pathlib import Path
 from common import arguments, broker, input_topic
 from memory_app import RAW_STATUS
 
-from kstreamy.runtime.status import read_status, status_path
+from kstreamy.runtime.status_file import read_status, status_path
 
 BENCH = Path(__file__).resolve().parent
 TARGET_MB = 500

@@ -24,8 +24,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kstreamy import App, ProcessFunction, StrSerde
+from kstreamy.runtime.compiler import compile_subtopology
 from kstreamy.runtime.context import RecordContext
-from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.state.memory_store import InMemoryStore
 from kstreamy.state.transaction import StoreTransaction
 

@@ -35,7 +35,7 @@ from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
 from kstreamy import App
 from kstreamy.runtime.restore import FETCH_DEFAULTS
-from kstreamy.runtime.status import read_status, status_path
+from kstreamy.runtime.status_file import read_status, status_path
 from kstreamy.testing.topics import create_topics, produce
 
 STORE = "counts"

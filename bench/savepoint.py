@@ -26,7 +26,7 @@ from kstreamy.ops.live import create_live_savepoint
 from kstreamy.ops.offline import create_offline_savepoint
 from kstreamy.ops.reset_plan import plan_reset
 from kstreamy.ops.reset_run import run_reset
-from kstreamy.runtime.status import read_status, status_path
+from kstreamy.runtime.status_file import read_status, status_path
 from kstreamy.savepoint import Savepoint
 from kstreamy.testing.topics import create_topics, produce
 

@@ -9,7 +9,7 @@ The entries are plain data and import nothing from the runtime: ``compile`` is a
 ``"module:function"`` reference that the runtime resolves once per kind when it builds a task, so
 the IR stays Kafka-free and the per-record path is the compiled closure, with no lookup per
 record. A compile function has the signature ``compile(compiler, node, downstream) -> forward``
-(see ``kstreamy.runtime.processors``).
+(see ``kstreamy.runtime.compiler``).
 
 To add a kind: add one ``register(NodeKind(...))`` call below and write its compile function.
 """

@@ -18,7 +18,7 @@ from confluent_kafka import KafkaException
 from kstreamy.config import AppConfig
 from kstreamy.kafka.clients import create_admin
 from kstreamy.kafka.topics import control_topic, partition_counts
-from kstreamy.runtime.control import ControlChannel, new_request_id
+from kstreamy.runtime.control_topic import ControlChannel, new_request_id
 
 IDLE_STATES = {"EMPTY", "DEAD"}
 

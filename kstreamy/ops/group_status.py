@@ -32,7 +32,7 @@ from kstreamy.kafka.clients import (
 )
 from kstreamy.kafka.topics import endpoints_topic
 from kstreamy.query.endpoints import read_endpoints
-from kstreamy.runtime.status import read_status, status_path
+from kstreamy.runtime.status_file import read_status, status_path
 from kstreamy.runtime.task import task_id
 from kstreamy.topic_plan import plan_topics
 from kstreamy.topology import Topology

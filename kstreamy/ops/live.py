@@ -20,7 +20,7 @@ from kstreamy.ops.app_plan import current_plan
 from kstreamy.ops.group import group_state
 from kstreamy.ops.offline import utc_now
 from kstreamy.ops.progress import NoProgress, Progress
-from kstreamy.runtime.control import ControlChannel, new_request_id
+from kstreamy.runtime.control_topic import ControlChannel, new_request_id
 from kstreamy.savepoint.format import FileRef, TaskInfo
 from kstreamy.savepoint.reader import Savepoint
 from kstreamy.savepoint.snapshot import sha256_file

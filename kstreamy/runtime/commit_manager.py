@@ -2,8 +2,8 @@
 
 One object owns what "committed" means for this instance: which input offsets the group has
 from us, whether a transaction is open, and the order of the steps of a commit (delegated to
-:class:`~kstreamy.runtime.commit_order.CommitSequence`). It never decides what to do about a
-failure; it reports a :class:`~kstreamy.runtime.commit_order.CommitResult` and the instance acts.
+:class:`~kstreamy.runtime.commit_sequence.CommitSequence`). It never decides what to do about a
+failure; it reports a :class:`~kstreamy.runtime.commit_sequence.CommitResult` and the instance acts.
 
 At-least-once: flush the producer (outputs and changelog records), then commit offsets
 synchronously. Exactly-once: one transaction per commit holding outputs, changelog records and
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.commit_order import CommitResult, CommitSequence, StateApplyError
+from kstreamy.runtime.commit_sequence import CommitResult, CommitSequence, StateApplyError
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.task import Task

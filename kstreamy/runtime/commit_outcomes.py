@@ -1,7 +1,7 @@
 """What a commit's outcome (or a store found corrupt) means for the instance, and what is done.
 
 :class:`~kstreamy.runtime.commit_manager.CommitManager` commits and reports a
-:class:`~kstreamy.runtime.commit_order.CommitResult`; it never decides. This is where it is
+:class:`~kstreamy.runtime.commit_sequence.CommitResult`; it never decides. This is where it is
 decided:
 
 - abortable transaction error: abort, rewind every task to its last committed offsets and state;
@@ -23,7 +23,7 @@ import logging
 
 from kstreamy.config import AppConfig
 from kstreamy.runtime.commit_manager import CommitManager
-from kstreamy.runtime.commit_order import CommitOutcome, CommitResult, StateApplyError
+from kstreamy.runtime.commit_sequence import CommitOutcome, CommitResult, StateApplyError
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.savepoint_hook import SavepointHook
 from kstreamy.runtime.state_failures import disk_error_behind, store_owner

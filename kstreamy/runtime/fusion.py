@@ -23,9 +23,8 @@ from kstreamy.kinds import kind_of
 from kstreamy.topology import Node
 
 if TYPE_CHECKING:
-    from kstreamy.runtime.processors import Compiler
+    from kstreamy.runtime.compiler import Compiler, Forward
 
-Forward = Callable[[Any, Any], None]
 
 _CHAIN = "_kstreamy_chain"
 """The attribute of a fused function holding its steps and tail, so a parent can extend it."""

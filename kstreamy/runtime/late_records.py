@@ -16,7 +16,7 @@ from kstreamy.topology import Node
 from kstreamy.windows import Windowed
 
 if TYPE_CHECKING:
-    from kstreamy.runtime.processors import Compiler
+    from kstreamy.runtime.compiler import Compiler
 
 log = logging.getLogger("kstreamy.windows")
 

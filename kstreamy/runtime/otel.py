@@ -21,7 +21,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from kstreamy.runtime.otel_records import RecordSpans, TraceContextEmitter
 
 if TYPE_CHECKING:
-    from kstreamy.runtime.commit_order import CommitResult
+    from kstreamy.runtime.commit_sequence import CommitResult
     from kstreamy.runtime.emitter import Emitter
     from kstreamy.runtime.tracing import Consume, ProcessBatch
 

@@ -1,6 +1,6 @@
 """The instance side of a live savepoint: snapshot each task at a commit boundary, then hold it.
 
-A savepoint request on the control topic (see :mod:`kstreamy.runtime.control`) is served one
+A savepoint request on the control topic (see :mod:`kstreamy.runtime.control_topic`) is served one
 task at a time, right after a successful commit, when the task's positions equal its committed
 offsets and its stores hold exactly the committed state. The task is then *held*: it gets no
 more records or time until the request is over, so the snapshot is where it stands.
@@ -31,8 +31,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from kstreamy.config import AppConfig
 from kstreamy.kafka.clients import admin_settings, create_client
 from kstreamy.runtime.commit_manager import CommitManager
-from kstreamy.runtime.commit_order import CommitOutcome, CommitResult
-from kstreamy.runtime.control import INSTANCE_FETCH_WAIT_MS, ControlChannel
+from kstreamy.runtime.commit_sequence import CommitOutcome, CommitResult
+from kstreamy.runtime.control_topic import INSTANCE_FETCH_WAIT_MS, ControlChannel
 from kstreamy.runtime.task import Task, task_id
 from kstreamy.runtime.task_manager import TaskManager
 from kstreamy.savepoint.format import FileRef

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from kstreamy.runtime.commit_order import StateApplyError
+from kstreamy.runtime.commit_sequence import StateApplyError
 from kstreamy.runtime.task import Task
 from kstreamy.state.disk import disk_error
 from kstreamy.state.errors import StateDiskError, StoreCorruptedError

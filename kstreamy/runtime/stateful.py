@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any
 from kstreamy.topology import Node
 
 if TYPE_CHECKING:
-    from kstreamy.runtime.processors import Compiler
+    from kstreamy.runtime.compiler import Compiler, Forward
 
 log = logging.getLogger("kstreamy.processing")
 
-Forward = Callable[[Any, Any], None]
 
 _LONG = struct.Struct(">q")  # the int serde's encoding, which count() stores
 

@@ -18,9 +18,7 @@ from kstreamy.serde_binding import bind
 from kstreamy.topology import Node
 
 if TYPE_CHECKING:
-    from kstreamy.runtime.processors import Compiler
-
-Forward = Callable[[Any, Any], None]
+    from kstreamy.runtime.compiler import Compiler, Forward
 
 
 def compile_pass(compiler: Compiler, node: Node, downstream: Forward) -> Forward:

@@ -18,7 +18,7 @@ from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.consumer_lag import LagSampler
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.restore import Restorer
-from kstreamy.runtime.status import status_path, write_status
+from kstreamy.runtime.status_file import status_path, write_status
 from kstreamy.runtime.task_manager import TaskManager
 from kstreamy.runtime.task_stats import TaskStats
 

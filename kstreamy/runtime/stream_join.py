@@ -41,7 +41,7 @@ from kstreamy.topology import Node
 from kstreamy.windows import JoinWindows, Windowed
 
 if TYPE_CHECKING:
-    from kstreamy.runtime.processors import Compiler, Forward
+    from kstreamy.runtime.compiler import Compiler, Forward
 
 __all__ = ["JOIN_WATERMARK_META", "WindowedJoin", "compile_stream_join_side"]
 

@@ -12,10 +12,10 @@ from itertools import islice
 from typing import Any
 
 from kstreamy.errors import KStreamyError, RecordError
+from kstreamy.runtime.compiler import compile_subtopology
 from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.emitter import Emitter
 from kstreamy.runtime.latency import TaskLatency
-from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.runtime.record_errors import RecordErrorHandler
 from kstreamy.runtime.task_clock import METADATA_KEY as CLOCK_METADATA
 from kstreamy.runtime.task_clock import TaskClock, TimePlan, task_id
@@ -24,7 +24,7 @@ from kstreamy.runtime.time_hook import TimeListener
 from kstreamy.serde_binding import bind
 from kstreamy.state.errors import StateError
 from kstreamy.state.task_state import TaskState
-from kstreamy.time.control import decode_watermark
+from kstreamy.time.watermark_control import decode_watermark
 from kstreamy.topology import StoreSpec, SubTopology
 
 _NO_TIME = -(2**63)

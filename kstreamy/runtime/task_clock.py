@@ -6,8 +6,8 @@ loop round) and by watermark control records read from repartition topics. When 
 moves, the nodes that act on it (windows, event-time timers) are called in registration order,
 and the watermark is written into every partition of each repartition topic this task writes,
 so downstream tasks can take the minimum over their upstream tasks (see
-:mod:`kstreamy.time.control`). The watermark is kept in the task's checkpoint metadata so a
-restart resumes from it.
+:mod:`kstreamy.time.watermark_control`). The watermark is kept in the task's checkpoint
+metadata so a restart resumes from it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kstreamy.runtime.emitter import Emitter
-from kstreamy.time.control import WatermarkControl, watermark_headers
+from kstreamy.time.watermark_control import WatermarkControl, watermark_headers
 from kstreamy.time.watermarks import (
     NO_WATERMARK,
     PartitionWatermarks,

@@ -22,7 +22,7 @@ from kstreamy.runtime.task import Task
 
 if TYPE_CHECKING:
     from kstreamy.config import AppConfig
-    from kstreamy.runtime.commit_order import CommitResult
+    from kstreamy.runtime.commit_sequence import CommitResult
     from kstreamy.runtime.emitter import Emitter
 
 Consume = Callable[[int, float], list[Any]]

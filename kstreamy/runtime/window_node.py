@@ -16,7 +16,7 @@ from kstreamy.topology import Node
 from kstreamy.windows import Windowed
 
 if TYPE_CHECKING:
-    from kstreamy.runtime.processors import Compiler, Forward
+    from kstreamy.runtime.compiler import Compiler, Forward
 
 __all__ = ["LATE_HEADER_PREFIX", "LateRecords", "compile_window_aggregate"]
 

@@ -2,7 +2,7 @@
 
 A restarted instance restores only the changelog tail after these offsets instead of the whole
 topic. The file is a promise about local disk, so it is written atomically and only after the
-stores are flushed (see :mod:`kstreamy.runtime.commit_order`).
+stores are flushed (see :mod:`kstreamy.runtime.commit_sequence`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Event time: per-partition watermarks, idleness, and watermarks across repartition topics."""
 
-from kstreamy.time.control import (
+from kstreamy.time.watermark_control import (
     WATERMARK_HEADER,
     WatermarkControl,
     decode_watermark,

@@ -11,7 +11,7 @@ more". Windows close and event-time timers fire when the watermark passes them.
   holding the watermark back until a record arrives on it again (Flink's ``withIdleness``).
   A record that then arrives behind the watermark is late: the watermark never goes back.
 * :class:`UpstreamWatermarks` is the same minimum over the upstream tasks that write into a
-  repartition topic, fed by control records (:mod:`kstreamy.time.control`).
+  repartition topic, fed by control records (:mod:`kstreamy.time.watermark_control`).
 * :class:`TaskWatermark` combines a task's sources.
 
 Until every non-idle input has data the watermark is :data:`NO_WATERMARK`, far below any real

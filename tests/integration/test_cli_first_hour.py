@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kstreamy.runtime.status import read_status, status_path
+from kstreamy.runtime.status_file import read_status, status_path
 from tests_support.waiting import wait_until
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kstreamy.runtime.status import read_status, status_path
+from kstreamy.runtime.status_file import read_status, status_path
 from tests_support.waiting import wait_until
 
 APPS_DIR = Path(__file__).resolve().parent.parent / "apps"

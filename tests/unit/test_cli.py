@@ -95,7 +95,7 @@ def test_a_wrong_app_spec_is_a_clear_error(tmp_path):
 def test_status_shows_restoration_progress(tmp_path, capsys):
     import os
 
-    from kstreamy.runtime.status import status_path, write_status
+    from kstreamy.runtime.status_file import status_path, write_status
     from kstreamy_cli.status import show_status
 
     write_status(
@@ -142,7 +142,7 @@ FACTORY_APP = (
 
 
 def test_a_factory_app_takes_settings_from_set_over_environment_over_code(tmp_path):
-    from kstreamy.runtime.status import status_path, write_status
+    from kstreamy.runtime.status_file import status_path, write_status
 
     (tmp_path / "factoryapp.py").write_text(FACTORY_APP)
     for where in ("from-code", "from-env", "from-set"):
@@ -179,7 +179,7 @@ def test_bad_settings_from_the_command_line_and_environment_are_one_clear_error(
 
 
 def test_status_shows_why_an_instance_stopped(tmp_path, capsys):
-    from kstreamy.runtime.status import status_path, write_status
+    from kstreamy.runtime.status_file import status_path, write_status
     from kstreamy_cli.status import show_status
 
     write_status(
@@ -202,7 +202,7 @@ def test_status_without_a_broker_still_shows_this_hosts_instances(tmp_path):
 
     from kstreamy import App
     from kstreamy.ops.group_status import group_status
-    from kstreamy.runtime.status import status_path, write_status
+    from kstreamy.runtime.status_file import status_path, write_status
 
     app = App("offline", bootstrap_servers="127.0.0.1:1", state_dir=str(tmp_path))
     app.stream("in").to("out")

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from kstreamy.runtime.commit_order import CommitOutcome, CommitSequence, StateApplyError
+from kstreamy.runtime.commit_sequence import CommitOutcome, CommitSequence, StateApplyError
 
 ORDER = ["produce_changelogs", "flush", "commit", "apply_state", "write_checkpoints"]
 

@@ -9,7 +9,7 @@ import pytest
 from kstreamy import App, StoreSpec, Stream, TopologyError
 from kstreamy import kinds as kinds_module
 from kstreamy.kinds import NodeKind, all_kinds, kind_of, register
-from kstreamy.runtime.processors import compile_function
+from kstreamy.runtime.compiler import compile_function
 from kstreamy.testing import TestDriver
 
 

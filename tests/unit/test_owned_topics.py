@@ -20,7 +20,7 @@ import pytest
 from kstreamy import App
 from kstreamy.errors import ConfigError, MissingTopicError
 from kstreamy.kafka import topics
-from kstreamy.runtime import control, reset_marker
+from kstreamy.runtime import control_topic, reset_marker
 from kstreamy.runtime.reset_marker import ResetMarker
 from kstreamy.testing import TestDriver
 from kstreamy.windows import Tumbling
@@ -189,7 +189,7 @@ def test_the_first_reset_creates_the_reset_topic_before_writing_the_marker(
 
 def test_the_control_topic_is_created_by_whoever_writes_it_first(cluster):
     app = _windowed_app()
-    channel = object.__new__(control.ControlChannel)
+    channel = object.__new__(control_topic.ControlChannel)
     channel.config = app.config
     channel.ensure_topic()
     assert cluster.topics["owned-control"]["partitions"] == 1
@@ -210,7 +210,7 @@ WRITERS = {
     "kstreamy/runtime/stateless.py": "a sink's topic: an output or a repartition topic",
     "kstreamy/runtime/otel_records.py": "a sink's topic, passed on with trace context headers",
     "kstreamy/runtime/changelog.py": "changelogs (owned_topics, from the topic plan)",
-    "kstreamy/runtime/control.py": "the control topic (ControlChannel.ensure_topic)",
+    "kstreamy/runtime/control_topic.py": "the control topic (ControlChannel.ensure_topic)",
     "kstreamy/runtime/reset_marker.py": "the reset topic (write_marker creates it)",
     "kstreamy/query/endpoints.py": "the endpoints topic (create_endpoints_topic)",
     "kstreamy/ops/kafka_io.py": "changelogs and repartition topics the reset re-created",

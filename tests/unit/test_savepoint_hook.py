@@ -12,7 +12,7 @@ import pytest
 
 from kstreamy import App
 from kstreamy.config import AppConfig
-from kstreamy.runtime.commit_order import CommitOutcome, CommitResult
+from kstreamy.runtime.commit_sequence import CommitOutcome, CommitResult
 from kstreamy.runtime.savepoint_hook import SavepointHook
 from kstreamy.savepoint.snapshot import read_sst
 from kstreamy.state.memory_store import InMemoryStore

@@ -28,7 +28,7 @@ from kstreamy.kafka.clients import (
 )
 from kstreamy.ops import kafka_io
 from kstreamy.query import endpoints
-from kstreamy.runtime import control, instance_clients, producer, restore
+from kstreamy.runtime import control_topic, instance_clients, producer, restore
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.testing.broker import free_port
 
@@ -105,9 +105,9 @@ class _Recorder:
 def test_every_client_the_runtime_and_the_tools_build_gets_the_security_settings(
     monkeypatch, tmp_path
 ):
-    for module in (instance_clients, restore, control, kafka_io, endpoints):
+    for module in (instance_clients, restore, control_topic, kafka_io, endpoints):
         monkeypatch.setattr(module, "Consumer", _Recorder, raising=False)
-    for module in (producer, control, kafka_io, endpoints):
+    for module in (producer, control_topic, kafka_io, endpoints):
         monkeypatch.setattr(module, "Producer", _Recorder, raising=False)
     _Recorder.made = []
     config = App("a", state_dir=str(tmp_path), **FIRST_CLASS).config
@@ -116,7 +116,7 @@ def test_every_client_the_runtime_and_the_tools_build_gets_the_security_settings
         config, "i1", Metrics(), stateful=True, copartitioned=True
     )
     clients_of_instance.restorer._client()  # the restore consumer is made when first needed
-    control.ControlChannel(config)
+    control_topic.ControlChannel(config)
     kafka_io.PartitionReader(config)
     kafka_io.Writer(config)
     endpoints.EndpointPublisher(config, "i1")

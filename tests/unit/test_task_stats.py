@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from kstreamy.runtime.commit_manager import CommitManager
 from kstreamy.runtime.consumer_lag import LagSampler
-from kstreamy.runtime.status import read_status, status_path, write_status
+from kstreamy.runtime.status_file import read_status, status_path, write_status
 from kstreamy.runtime.status_report import StatusReporter
 from kstreamy_cli.status import show_status, task_figures
 from tests_support.local_tasks import Record, counting_app, task_manager

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kstreamy.errors import KStreamyError
-from kstreamy.runtime.control import parse_record
+from kstreamy.runtime.control_topic import parse_record
 from kstreamy.runtime.reset_marker import ResetMarker, parse_marker
 from tests_support.fuzzing import FEW
 

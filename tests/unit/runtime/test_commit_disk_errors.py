@@ -3,7 +3,7 @@ cause; it is never taken for state to rebuild (a rebuild needs the same disk).""
 
 import errno
 
-from kstreamy.runtime.commit_order import StateApplyError
+from kstreamy.runtime.commit_sequence import StateApplyError
 from kstreamy.runtime.state_failures import disk_error_behind
 from kstreamy.state.errors import StateDiskError, StoreCorruptedError
 

@@ -5,9 +5,9 @@ import traceback
 import pytest
 
 from kstreamy import App, RecordError
+from kstreamy.runtime.compiler import compile_subtopology
 from kstreamy.runtime.context import RecordContext
 from kstreamy.runtime.fusion import fuse
-from kstreamy.runtime.processors import compile_subtopology
 from kstreamy.testing import TestDriver
 
 

@@ -17,7 +17,7 @@ from opentelemetry.trace import StatusCode
 from kstreamy import App
 from kstreamy.errors import ConfigError
 from kstreamy.runtime.commit_manager import CommitManager
-from kstreamy.runtime.commit_order import CommitOutcome, CommitResult
+from kstreamy.runtime.commit_sequence import CommitOutcome, CommitResult
 from kstreamy.runtime.instance import Instance
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.record_errors import RecordErrorHandler

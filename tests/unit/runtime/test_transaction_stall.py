@@ -12,7 +12,7 @@ from confluent_kafka import KafkaError
 from kstreamy.errors import DeliveryError
 from kstreamy.runtime.changelog import ChangelogWriter
 from kstreamy.runtime.commit_manager import CommitManager
-from kstreamy.runtime.commit_order import CommitOutcome
+from kstreamy.runtime.commit_sequence import CommitOutcome
 from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.producer import KafkaEmitter, ProducerStalledError

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from kstreamy.state.transaction import StoreTransaction
 
 Forward = Callable[[Any, Any], None]
+"""What every compiled node is: called with each (key, value) that reaches it. Windowed
+aggregations forward to their own kind of downstream (``WindowForward``, with the window)."""
 CompileFn = Callable[["Compiler", Node, Forward], Forward]
 
 

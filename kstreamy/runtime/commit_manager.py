@@ -17,18 +17,32 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from kstreamy.errors import KStreamyError
+from kstreamy.runtime.changelog import ChangelogWriter
 from kstreamy.runtime.commit_sequence import CommitResult, CommitSequence, StateApplyError
-from kstreamy.runtime.instance_clients import InstanceClients
 from kstreamy.runtime.metrics import Metrics
 from kstreamy.runtime.task import Task
 from kstreamy.runtime.tracing import NO_TRACING, Tracing
-from kstreamy.runtime.transactions import AbortableTransactionError
+from kstreamy.runtime.transactions import AbortableTransactionError, Transactions
 
 log = logging.getLogger("kstreamy.commit")
+
+
+class CommitClients(Protocol):
+    """What a commit needs of the instance's clients (``InstanceClients`` is one): the group
+    consumer (offsets, group metadata), the transactions under exactly-once, the changelog
+    writer of a stateful application, and a flush that waits for every record sent."""
+
+    consumer: Any
+    transactions: Transactions | None
+    changelog: ChangelogWriter | None
+
+    def flush(self) -> None: ...
+
 
 # Commit errors after which the group has moved on: the records will be processed again by the
 # new owner, which at-least-once allows.
@@ -49,9 +63,9 @@ class CommitManager:
         """(topic, partition) -> the offset the group holds from this instance."""
         self.on_committed: Callable[[], None] = lambda: None
         """Called after each successful commit (the status report uses it)."""
-        self._clients: InstanceClients | None = None
+        self._clients: CommitClients | None = None
 
-    def attach(self, clients: InstanceClients) -> None:
+    def attach(self, clients: CommitClients) -> None:
         self._clients = clients
 
     def detach(self) -> None:

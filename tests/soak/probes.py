@@ -32,20 +32,34 @@ class ProcessSample:
     rss_mb: float
     fds: int
     threads: int
+    store_fds: int = 0
+    """Of ``fds``, the files open under the state directory: RocksDB's SST, log and manifest
+    files, as many as the stores' data and compaction make (they grow with the data, like the
+    store size, and are not a leak)."""
 
 
-def process_sample(pid: int) -> ProcessSample | None:
-    """RSS, open file descriptors and threads of ``pid``; None once it is gone."""
+def process_sample(pid: int, state_dir: Path | None = None) -> ProcessSample | None:
+    """RSS, open file descriptors (and how many are files under ``state_dir``) and threads of
+    ``pid``; None once it is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        fd_dir = f"/proc/{pid}/fd"
+        links = []
+        for fd in os.listdir(fd_dir):
+            try:
+                links.append(os.readlink(f"{fd_dir}/{fd}"))
+            except FileNotFoundError:  # closed while listed
+                continue
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+    fds = len(links)
+    root = str(state_dir.resolve()) + os.sep if state_dir is not None else None
+    store_fds = sum(1 for link in links if root and link.startswith(root))
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     if "VmRSS" not in fields:  # a zombie: exited, not yet reaped
         return None
     rss_kb = int(fields["VmRSS"].split()[0])
-    return ProcessSample(rss_kb / 1024, fds, int(fields["Threads"]))
+    return ProcessSample(rss_kb / 1024, fds, int(fields["Threads"]), store_fds)
 
 
 def directory_mb(path: Path) -> float:

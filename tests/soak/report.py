@@ -29,7 +29,7 @@ class Sample:
     sent: int
     lag: int | None
     instances: dict[str, dict[str, Any]]
-    """Slot -> {"name", "pid", "tasks", "rss_mb", "fds", "threads", "store_mb",
+    """Slot -> {"name", "pid", "tasks", "rss_mb", "fds", "store_fds", "threads", "store_mb",
     "rocksdb_log_mb"} (process fields None while the slot's process is gone)."""
 
 
@@ -60,6 +60,13 @@ def _outside(figures: dict[str, Any]) -> float:
     return figures["rss_mb"] - (figures.get("store_memory_mb") or 0.0)
 
 
+def _value(figures: dict[str, Any], what: str) -> float:
+    """A sampled figure; ``other_fds`` is the descriptors that are not store files."""
+    if what == "other_fds":
+        return figures["fds"] - (figures.get("store_fds") or 0)
+    return figures.get(what) or 0
+
+
 def steady_figures(outcome: Outcome, slot: str) -> dict[str, Any]:
     """RSS at warm-up and at the end and growth, fds and threads at both, for one process."""
     samples = outcome.samples
@@ -85,9 +92,10 @@ def steady_figures(outcome: Outcome, slot: str) -> dict[str, Any]:
         tasks_warm=warm.get("tasks"),
         tasks_end=end.get("tasks"),
     )
-    for what in ("fds", "threads"):
-        figures[f"{what}_warm"] = max(s.instances[slot][what] for s in first_half)
-        figures[f"{what}_end"] = statistics.median(s.instances[slot][what] for s in mine[-3:])
+    for what in ("fds", "threads", "store_fds", "other_fds"):
+        figures[f"{what}_warm"] = max(_value(s.instances[slot], what) for s in first_half)
+        last_three = [_value(s.instances[slot], what) for s in mine[-3:]]
+        figures[f"{what}_end"] = statistics.median(last_three)
     figures["rss_peak"] = max(_series(samples, slot, "rss_mb", pid))
     return figures
 
@@ -104,7 +112,9 @@ def judge(outcome: Outcome) -> list[str]:
     else:
         if steady["rss_growth"] >= RSS_GROWTH_LIMIT:
             missed.append(f"steady instance: RSS grew {steady['rss_growth']:.1%} after warm-up")
-        for what in ("fds", "threads"):
+        # Store files (SST, log, manifest) come and go with the data and compactions; every
+        # other descriptor (sockets, pipes, other files) must not grow.
+        for what in ("other_fds", "threads"):
             if steady[f"{what}_end"] > steady[f"{what}_warm"]:
                 grew = f"{steady[f'{what}_warm']:g} -> {steady[f'{what}_end']:g}"
                 missed.append(f"steady instance: {what} grew {grew} (first-half max -> end)")
@@ -123,7 +133,7 @@ def _fmt(value: Any, spec: str = "") -> str:
 
 
 HEADER = ("slot", "process", "tasks", "RSS warm", "RSS end", "growth", "excl. RocksDB", "RSS peak")
-HEADER += ("fds",)
+HEADER += ("fds", "of them store files")
 HEADER += ("threads", "store MB", "of it LOG", "kills", "wipes", "stops")
 
 
@@ -150,6 +160,7 @@ def _row(outcome: Outcome, slot: str) -> list[str]:
             f"{f['rss_growth_outside_rocksdb']:+.1f}M",
             f"{f['rss_peak']:.1f}M",
             f"{f['fds_warm']:g} -> {f['fds_end']:g}",
+            f"{f['store_fds_warm']:g} -> {f['store_fds_end']:g}",
             f"{f['threads_warm']:g} -> {f['threads_end']:g}",
             store,
             logs,
@@ -167,6 +178,7 @@ def _row(outcome: Outcome, slot: str) -> list[str]:
         "-",
         f"{peak:.1f}M",
         _fmt(last.get("fds")),
+        _fmt(last.get("store_fds")),
         _fmt(last.get("threads")),
         store,
         logs,

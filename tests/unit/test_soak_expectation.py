@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,18 @@ def test_the_offline_expectation_is_what_the_topology_computes(soak_app) -> None
     assert flow.count_problems(out["counts"], total, PARTITIONS) == []
     assert flow.alert_problems(out["alerts"], total) == []
     assert driver.metrics.late_records_dropped == 0
+
+
+def test_the_soak_tells_store_files_from_other_descriptors(tmp_path: Path):
+    """Store files grow with the data; the soak judges only the other descriptors for leaks,
+    so it must count files under the state directory apart from everything else."""
+    from soak.probes import process_sample
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    before = process_sample(os.getpid(), state_dir)
+    with (state_dir / "000001.sst").open("wb"), (tmp_path / "elsewhere").open("wb"):
+        during = process_sample(os.getpid(), state_dir)
+    assert before is not None and during is not None
+    assert during.store_fds == before.store_fds + 1
+    assert during.fds == before.fds + 2

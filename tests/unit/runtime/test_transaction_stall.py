@@ -109,3 +109,41 @@ def test_changelog_records_purged_by_an_abort_are_not_delivery_failures():
     delivered(KafkaError(KafkaError._MSG_TIMED_OUT), MagicMock())
     with pytest.raises(DeliveryError):
         writer.check()
+
+
+def test_changelog_records_of_a_partition_share_one_callback_and_keep_their_order():
+    producer = MagicMock()
+    writer = ChangelogWriter(producer)
+    offsets: list[tuple[str, int]] = []
+    writer.write_all("log", 2, [(b"a", b"1"), (b"b", None), (b"a", b"2")], _append_to(offsets))
+    calls = producer.produce.call_args_list
+    assert [(c.args, c.kwargs["partition"]) for c in calls] == [
+        (("log", b"1", b"a"), 2),
+        (("log", None, b"b"), 2),
+        (("log", b"2", b"a"), 2),
+    ]
+    (delivered,) = {c.kwargs["on_delivery"] for c in calls}
+    for offset in (7, 8, 9):
+        msg = MagicMock()
+        msg.offset.return_value = offset
+        delivered(None, msg)
+    assert offsets == [("log", 8), ("log", 9), ("log", 10)]
+    writer.check()
+
+
+def test_a_full_producer_queue_is_waited_out_record_by_record():
+    producer = MagicMock()
+    producer.produce.side_effect = [None, BufferError(), BufferError(), None, None]
+    ChangelogWriter(producer).write_all(
+        "log", 0, [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], _ignore
+    )
+    assert [c.args[2] for c in producer.produce.call_args_list] == [b"a", b"b", b"b", b"b", b"c"]
+    assert producer.poll.call_count == 2
+
+
+def _append_to(offsets: list[tuple[str, int]]):
+    return lambda topic, offset: offsets.append((topic, offset))
+
+
+def _ignore(topic: str, offset: int) -> None:
+    pass

@@ -145,9 +145,10 @@ class CountingTimeWindowedAggregation(TimeWindowedAggregation):
                         raw = encode(count)
                     if raw is None:
                         raise TypeError(f"value serde wrote None for the count {count!r}")
-                    write((window_key(key_bytes, start), raw))
+                    store_key = window_key(key_bytes, start)
+                    write((store_key, raw))
                     if stored is None:
-                        write((index_entry(key_bytes, start), b""))
+                        write((index_entry(store_key), b""))
                     flushed[key_bytes] = count
         finally:
             store.write(writes)
@@ -172,8 +173,9 @@ class CountingTimeWindowedAggregation(TimeWindowedAggregation):
             end = start + self._size
             for key_bytes, count in self._drop_bucket(start).items():
                 if key_bytes in flushed:
-                    deletes.append((window_key(key_bytes, start), None))
-                    deletes.append((index_entry(key_bytes, start), None))
+                    store_key = window_key(key_bytes, start)
+                    deletes.append((store_key, None))
+                    deletes.append((index_entry(store_key), None))
                 taken.append((key_bytes, start, end, count))
         self.store.write(deletes)
         return taken

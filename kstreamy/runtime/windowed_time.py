@@ -236,7 +236,7 @@ class TimeWindowedAggregation(WindowedAggregation):
                 if agg is None:
                     if entry[4]:
                         write((entry[5], None))
-                        write((index_entry(entry[2], entry[3]), None))
+                        write((index_entry(entry[5]), None))
                         entry[4] = False
                     continue
                 try:
@@ -247,7 +247,7 @@ class TimeWindowedAggregation(WindowedAggregation):
                     raise TypeError(f"value serde wrote None for the aggregate {agg!r}")
                 write((entry[5], raw))
                 if not entry[4]:
-                    write((index_entry(entry[2], entry[3]), b""))
+                    write((index_entry(entry[5]), b""))
                     entry[4] = True
         finally:
             # What was encoded before a failure is written, as if window by window.
@@ -278,7 +278,7 @@ class TimeWindowedAggregation(WindowedAggregation):
                 entry[1] = False
                 if entry[4]:
                     deletes.append((entry[5], None))
-                    deletes.append((index_entry(key_bytes, start), None))
+                    deletes.append((index_entry(entry[5]), None))
                 if entry[0] is not None:
                     taken.append((key_bytes, start, end, entry[0]))
         self.store.write(deletes)

@@ -173,6 +173,7 @@ class WindowStore(TimeIndexedStore):
             raise ValueError(f"window_size_ms must be positive, got {window_size_ms}")
         super().__init__(txn)
         self.window_size_ms = window_size_ms
+        self._index_prefixes: dict[bytes, bytes] = {}
 
     def _primary_key(self, key: bytes, start_ms: int, end_ms: int) -> bytes:
         return _PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS)
@@ -185,10 +186,20 @@ class WindowStore(TimeIndexedStore):
         """The store key holding the value of ``key``'s window starting at ``start_ms``."""
         return _PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS)
 
-    def index_entry(self, key: bytes, start_ms: int) -> bytes:
-        """The time index key of ``key``'s window starting at ``start_ms`` (its value is
-        empty)."""
-        return index_key(start_ms + self.window_size_ms, key, start_ms)
+    def index_entry(self, window_key: bytes) -> bytes:
+        """The time index key (its value is empty) of the window stored under ``window_key``.
+
+        Both keys end in ``[key length][key][start]``, so the index key is a prefix per window
+        start (remembered for the few starts open at a time) and the tail of the window key.
+        """
+        start = window_key[-8:]
+        prefix = self._index_prefixes.get(start)
+        if prefix is None:
+            if len(self._index_prefixes) >= 64:
+                self._index_prefixes.clear()
+            end = _TIME.unpack(start)[0] + self.window_size_ms
+            prefix = self._index_prefixes[start] = _INDEX + _TIME.pack(end)
+        return prefix + window_key[1:]
 
     def get_by_key(self, window_key: bytes) -> bytes | None:
         """:meth:`get` by a key from :meth:`window_key`."""

@@ -61,7 +61,8 @@ class TimeWindowedSerde:
 
     def serialize(self, value: Any) -> bytes | None:
         # Every windowed result is serialized here: with the inner serde's fast path (say
-        # str.encode) it costs one Python call instead of three.
+        # str.encode) it costs one Python call instead of three, about 0.15 us of the ~2 us a
+        # final result costs to emit (bench/windowed.py).
         fast = self._fast_inner
         if fast is not None and value.__class__ is Windowed and value[0] is not None:
             try:

@@ -11,7 +11,9 @@ the batch): a failed record must fail the commit, and only its report says so. U
 exactly-once the transaction already fails if any of its records does (that is how outputs are
 checked), so only the last record of each partition carries the callback, for the offset: a
 windowed aggregation writes about one changelog record per input record there, and a report
-per record was a large part of its cost.
+per record was a large part of its cost. Measured per record produced: 1.25 us with a callback
+built for it, 0.84 us with a shared one, 0.55 us with positional arguments; each report then
+costs a Python call on delivery.
 """
 
 from __future__ import annotations
@@ -88,8 +90,8 @@ class ChangelogWriter:
         producer = self.producer
         produce = producer.produce
         for key, value in records:
-            # Positional arguments (the fifth is the delivery callback): a third cheaper than
-            # keywords, per record.
+            # Positional arguments (the fifth is the delivery callback): 0.55 instead of 0.84 us
+            # per record with keywords.
             try:
                 produce(topic, value, key, partition, callback)
             except BufferError:

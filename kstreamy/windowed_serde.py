@@ -30,7 +30,7 @@ import struct
 from typing import Any
 
 from kstreamy.errors import SerdeError
-from kstreamy.serde import JsonSerde, Serde, resolve_serde
+from kstreamy.serde import JsonSerde, Serde, fast_paths, resolve_serde
 from kstreamy.windows import Windowed
 
 __all__ = ["SessionWindowedSerde", "TimeWindowedSerde", "WindowedJsonSerde"]
@@ -57,8 +57,18 @@ class TimeWindowedSerde:
         self.base_key_serde = self.inner
         self.window_size_ms = window_size_ms
         self.name = f"time-windowed({self.inner.name})"
+        self._fast_inner = fast_paths(self.inner)[0]
 
     def serialize(self, value: Any) -> bytes | None:
+        # Every windowed result is serialized here: with the inner serde's fast path (say
+        # str.encode) it costs one Python call instead of three, about 0.15 us of the ~2 us a
+        # final result costs to emit (bench/windowed.py).
+        fast = self._fast_inner
+        if fast is not None and value.__class__ is Windowed and value[0] is not None:
+            try:
+                return fast(value[0]) + _LONG.pack(value[1])
+            except Exception:
+                pass  # the full path names the problem
         if value is None:
             return None
         return _inner_bytes(self.inner, value) + _LONG.pack(value.start_ms)

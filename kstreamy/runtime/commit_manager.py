@@ -125,10 +125,10 @@ class CommitManager:
             if state is None or not state.dirty:
                 continue
             assert self._clients is not None and self._clients.changelog is not None
-            write = self._clients.changelog.write
+            write_all = self._clients.changelog.write_all
             record_offset = state.record_changelog_offset
-            for topic, key, value in state.changelog_records():
-                write(topic, task.partition, key, value, record_offset)
+            for topic, records in state.changelog_records():
+                write_all(topic, task.partition, records, record_offset)
 
     def _flush(self) -> None:
         assert self._clients is not None

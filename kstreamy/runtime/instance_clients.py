@@ -53,7 +53,7 @@ class InstanceClients:
         # Changelog records need delivery reports on success (their offsets feed checkpoints).
         emitter = KafkaEmitter(settings, transactional=eos, report_successes=stateful)
         transactions = Transactions(emitter.producer, settings) if eos else None
-        changelog = ChangelogWriter(emitter.producer) if stateful else None
+        changelog = ChangelogWriter(emitter.producer, transactional=eos) if stateful else None
         errors = RecordErrorHandler(
             config.on_deserialization_error,
             config.on_processing_error,

@@ -53,6 +53,7 @@ def compile_window_aggregate(compiler: Compiler, node: Node, downstream: Forward
         initializer=initializer,
         aggregator=aggregator,
         encode=value_serde.serialize,
+        fast_encode=fast_paths(value_serde)[0],
         decode=value_serde.deserialize,
         decode_key=key_serde.deserialize,
         forward=forward,

@@ -34,9 +34,10 @@ What the runtime calls, per aggregation node of a task:
 Aggregators may return a new value or mutate and return the one they got; a value forwarded in
 update mode is the live aggregate and must not be kept by downstream code.
 
-Implementations: tumbling and hopping windows in :mod:`kstreamy.runtime.windowed_time`, sliding
-windows in :mod:`kstreamy.runtime.windowed_sliding`, sessions in
-:mod:`kstreamy.runtime.windowed_session`. Where kstreamy differs from Kafka Streams and Flink is
+Implementations: tumbling and hopping windows in :mod:`kstreamy.runtime.windowed_time` (and
+:mod:`kstreamy.runtime.windowed_count` for ``count()``), sliding windows in
+:mod:`kstreamy.runtime.windowed_sliding`, sessions in :mod:`kstreamy.runtime.windowed_session`.
+Where kstreamy differs from Kafka Streams and Flink is
 written down there and in docs/event-time.md.
 """
 
@@ -249,11 +250,13 @@ def windowed_aggregation(
     merger: Callable[[Any, Any, Any], Any] | None = None,
     retention_ms: int = 0,
     cache_size: int = 10_000,
+    fast_encode: Callable[[Any], bytes] | None = None,
 ) -> WindowedAggregation:
     """Build the aggregation for ``windows`` over the store transaction ``txn``.
 
     ``merger(key, agg1, agg2)`` is needed (only) for session windows. The store must be used
-    by this aggregation alone: it also keeps the aggregation's progress.
+    by this aggregation alone: it also keeps the aggregation's progress. ``fast_encode`` is
+    the value serde's fast serializer, if it has one (tumbling and hopping windows use it).
     """
     common: dict[str, Any] = {
         "initializer": initializer,
@@ -267,16 +270,14 @@ def windowed_aggregation(
         "retention_ms": retention_ms,
     }
     if isinstance(windows, (Tumbling, Hopping)):
-        from kstreamy.runtime.windowed_time import (
-            CountingTimeWindowedAggregation,
-            TimeWindowedAggregation,
-        )
+        from kstreamy.runtime.windowed_count import CountingTimeWindowedAggregation
+        from kstreamy.runtime.windowed_time import TimeWindowedAggregation
 
         kind = (
             CountingTimeWindowedAggregation if aggregator is _plus_one else TimeWindowedAggregation
         )
         store = WindowStore(txn, windows.size_ms)
-        return kind(store, windows, cache_size=cache_size, **common)
+        return kind(store, windows, cache_size=cache_size, fast_encode=fast_encode, **common)
     if isinstance(windows, Sliding):
         from kstreamy.runtime.windowed_sliding import SlidingWindowedAggregation
 

@@ -68,12 +68,15 @@ class TaskState:
     def pending_count(self) -> int:
         return sum(t.pending_count for t in self.transactions.values())
 
-    def changelog_records(self) -> Iterator[tuple[str, bytes, bytes | None]]:
+    def changelog_records(self) -> Iterator[tuple[str, list[tuple[bytes, bytes | None]]]]:
+        """``(changelog topic, [(key, value), ...])`` per store with buffered writes: the
+        records to produce to this task's partition of each changelog, in write order."""
         for txn in self.transactions.values():
             if txn.changelog_topic is None:
                 continue
-            for key, value in txn.pending_changelog():
-                yield txn.changelog_topic, key, value
+            records = txn.pending_changelog()
+            if records:
+                yield txn.changelog_topic, records
 
     def apply(self) -> None:
         """Write the buffered writes to the stores; their changelog offsets become claimable."""

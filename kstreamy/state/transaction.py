@@ -62,6 +62,22 @@ class StoreTransaction:
             self._unsorted.append(key)
         self._pending[key] = None
 
+    def write_many(self, writes: list[tuple[bytes, bytes | None]]) -> None:
+        """:meth:`put` (or, for a None value, :meth:`delete`) of each pair, in order.
+
+        For owners that write many keys at once (window caches at a commit): one call instead
+        of one per key, and no per-key bookkeeping until a range scan needs the keys sorted.
+        """
+        pending = self._pending
+        if self._sorted is None:
+            pending.update(writes)
+            return
+        unsorted = self._unsorted
+        for key, value in writes:
+            if key not in pending:
+                unsorted.append(key)
+            pending[key] = value
+
     def items(
         self, start: bytes | None = None, end: bytes | None = None
     ) -> Iterator[tuple[bytes, bytes]]:

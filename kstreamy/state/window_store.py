@@ -112,6 +112,13 @@ class TimeIndexedStore:
         for raw, _ in self.txn.items(lower, upper):
             yield split_index_key(raw)
 
+    def any_ending_at(self, end_ms: int) -> bool:
+        """Whether some window ends at ``end_ms``: an owner that knows the answer is no can
+        create windows of that end without looking each one up."""
+        for _ in self._index_range(end_ms, end_ms + 1):
+            return True
+        return False
+
     def first_end(self, end_from_ms: int = MIN_TIME) -> int | None:
         """The smallest window end ``>= end_from_ms``, or None: tells an owner how long it
         can skip looking for windows to close."""
@@ -166,12 +173,53 @@ class WindowStore(TimeIndexedStore):
             raise ValueError(f"window_size_ms must be positive, got {window_size_ms}")
         super().__init__(txn)
         self.window_size_ms = window_size_ms
+        self._index_prefixes: dict[bytes, bytes] = {}
 
     def _primary_key(self, key: bytes, start_ms: int, end_ms: int) -> bytes:
         return _PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS)
 
     def get(self, key: bytes, start_ms: int) -> bytes | None:
         return self.txn.get(_PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS))
+
+    # by store key: for owners that keep windows in memory and build each key once ----------
+    def window_key(self, key: bytes, start_ms: int) -> bytes:
+        """The store key holding the value of ``key``'s window starting at ``start_ms``."""
+        return _PRIMARY + _LEN.pack(len(key)) + key + _TIME.pack(start_ms + _BIAS)
+
+    def index_entry(self, window_key: bytes) -> bytes:
+        """The time index key (its value is empty) of the window stored under ``window_key``.
+
+        Both keys end in ``[key length][key][start]``, so the index key is a prefix per window
+        start (remembered for the few starts open at a time) and the tail of the window key.
+        """
+        start = window_key[-8:]
+        prefix = self._index_prefixes.get(start)
+        if prefix is None:
+            if len(self._index_prefixes) >= 64:
+                self._index_prefixes.clear()
+            end = _TIME.unpack(start)[0] + self.window_size_ms
+            prefix = self._index_prefixes[start] = _INDEX + _TIME.pack(end)
+        return prefix + window_key[1:]
+
+    def get_by_key(self, window_key: bytes) -> bytes | None:
+        """:meth:`get` by a key from :meth:`window_key`."""
+        return self.txn.get(window_key)
+
+    def write(self, writes: list[tuple[bytes, bytes | None]]) -> None:
+        """Write ``(store key, value)`` pairs in order, None deleting the key: values under
+        :meth:`window_key` keys, and empty values (or None) under :meth:`index_entry` keys.
+        Whoever writes a window's value for the first time writes its index entry too, and
+        deletes both together."""
+        write_many = getattr(self.txn, "write_many", None)
+        if write_many is not None:
+            write_many(writes)
+            return
+        txn = self.txn
+        for key, value in writes:
+            if value is None:
+                txn.delete(key)
+            else:
+                txn.put(key, value)
 
     def put(self, key: bytes, start_ms: int, value: bytes, new: bool = True) -> None:
         """Insert or overwrite the window of ``key`` starting at ``start_ms``.

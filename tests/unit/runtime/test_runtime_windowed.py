@@ -140,6 +140,43 @@ def test_restart_does_not_emit_twice_or_reopen_windows(windows, count) -> None:
     assert second.finals()[("a", 10, 20)] == (2 if count else [10, 11])
 
 
+class ReadCountingStore(InMemoryStore):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.reads = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        self.reads += 1
+        return super().get(key)
+
+
+@pytest.mark.parametrize("count", [True, False])
+@pytest.mark.parametrize("windows", [Tumbling(0.01), Hopping(0.01, 0.005)], ids=repr)
+def test_windows_of_a_start_the_store_lacks_are_created_without_reading_it(windows, count):
+    store = ReadCountingStore("windows")
+    first = Harness(windows, emit_final=True, count=count, store=store)
+    for key in "abc":
+        first.send(key, 3)
+    first.commit()
+    first.send("a", 4)  # cached: no read either
+    first.commit()
+    assert store.reads == 1  # the progress, when the aggregation was built
+    # A restarted task finds windows of start 0 in the store: it must read them (one each for
+    # "a" and "d"; hopping windows of start 5 are new). No window closes until close_all().
+    second = Harness(windows, emit_final=True, count=count, store=store, ooo=100)
+    second.send("a", 5)
+    second.send("d", 6)
+    assert store.reads == 4
+    second.send("a", 12)  # window starts nothing was stored for: again no read
+    second.send("e", 13)
+    assert store.reads == 4
+    second.close_all()
+    expected_a = 3 if count else [3, 4, 5]
+    assert second.finals()[("a", 0, 10)] == expected_a
+    assert second.finals()[("d", 0, 10)] == (1 if count else [6])
+    assert second.finals()[("e", 10, 20)] == (1 if count else [13])
+
+
 def test_retention_keeps_closed_windows_for_queries() -> None:
     h = Harness(Tumbling(0.01), emit_final=True, count=True, retention_ms=20)
     h.send("a", 1)

@@ -102,10 +102,71 @@ def test_changelog_records_purged_by_an_abort_are_not_delivery_failures():
     producer = MagicMock()
     writer = ChangelogWriter(producer)
     writer.write("log", 0, b"k", b"v", lambda topic, offset: None)
-    delivered = producer.produce.call_args.kwargs["on_delivery"]
+    delivered = producer.produce.call_args.args[4]
     delivered(KafkaError(KafkaError._PURGE_QUEUE), MagicMock())
     delivered(KafkaError(KafkaError._PURGE_INFLIGHT), MagicMock())
     writer.check()
     delivered(KafkaError(KafkaError._MSG_TIMED_OUT), MagicMock())
     with pytest.raises(DeliveryError):
         writer.check()
+
+
+def test_changelog_records_of_a_partition_share_one_callback_and_keep_their_order():
+    producer = MagicMock()
+    writer = ChangelogWriter(producer)
+    offsets: list[tuple[str, int]] = []
+    writer.write_all("log", 2, [(b"a", b"1"), (b"b", None), (b"a", b"2")], _append_to(offsets))
+    calls = producer.produce.call_args_list
+    assert [c.args[:4] for c in calls] == [
+        ("log", b"1", b"a", 2),
+        ("log", None, b"b", 2),
+        ("log", b"2", b"a", 2),
+    ]
+    (delivered,) = {c.args[4] for c in calls}
+    assert delivered is not None
+    for offset in (7, 8, 9):
+        msg = MagicMock()
+        msg.offset.return_value = offset
+        delivered(None, msg)
+    assert offsets == [("log", 8), ("log", 9), ("log", 10)]
+    writer.check()
+
+
+def test_in_a_transaction_only_the_last_record_of_a_partition_is_reported():
+    # The transaction fails if any of its records does; the last one's report gives the offset.
+    producer = MagicMock()
+    writer = ChangelogWriter(producer, transactional=True)
+    offsets: list[tuple[str, int]] = []
+    writer.write_all("log", 1, [(b"a", b"1"), (b"b", None), (b"c", b"3")], _append_to(offsets))
+    calls = producer.produce.call_args_list
+    assert [c.args[:4] for c in calls] == [
+        ("log", b"1", b"a", 1),
+        ("log", None, b"b", 1),
+        ("log", b"3", b"c", 1),
+    ]
+    assert [c.args[4] is None for c in calls] == [True, True, False]
+    msg = MagicMock()
+    msg.offset.return_value = 41
+    calls[-1].args[4](None, msg)
+    assert offsets == [("log", 42)]
+    calls[-1].args[4](KafkaError(KafkaError._MSG_TIMED_OUT), msg)
+    with pytest.raises(DeliveryError):
+        writer.check()
+
+
+def test_a_full_producer_queue_is_waited_out_record_by_record():
+    producer = MagicMock()
+    producer.produce.side_effect = [None, BufferError(), BufferError(), None, None]
+    ChangelogWriter(producer).write_all(
+        "log", 0, [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], _ignore
+    )
+    assert [c.args[2] for c in producer.produce.call_args_list] == [b"a", b"b", b"b", b"b", b"c"]
+    assert producer.poll.call_count == 2
+
+
+def _append_to(offsets: list[tuple[str, int]]):
+    return lambda topic, offset: offsets.append((topic, offset))
+
+
+def _ignore(topic: str, offset: int) -> None:
+    pass

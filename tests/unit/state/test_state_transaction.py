@@ -191,6 +191,34 @@ def test_scans_see_keys_written_after_an_earlier_scan(tx: StoreTransaction) -> N
     assert list(tx.items()) == [(b"a", b"A0"), (b"c", b"C0"), (b"d", b"5"), (b"e", b"E0")]
 
 
+@pytest.mark.parametrize("scanned_before", [False, True])
+def test_write_many_is_puts_and_deletes_in_order(scanned_before: bool) -> None:
+    one_by_one = StoreTransaction(InMemoryStore("a"), "chg", 0)
+    batched = StoreTransaction(InMemoryStore("b"), "chg", 0)
+    for tx in (one_by_one, batched):
+        tx.put(b"m", b"0")
+        if scanned_before:  # the buffer keeps its keys sorted from now on
+            assert list(tx.items()) == [(b"m", b"0")]
+    writes = [(b"z", b"1"), (b"m", None), (b"a", b"2"), (b"z", b"3"), (b"q", b"")]
+    for key, value in writes:
+        if value is None:
+            one_by_one.delete(key)
+        else:
+            one_by_one.put(key, value)
+    batched.write_many(writes)
+    assert batched.pending_changelog() == one_by_one.pending_changelog()
+    assert (
+        list(batched.items())
+        == list(one_by_one.items())
+        == [
+            (b"a", b"2"),
+            (b"q", b""),
+            (b"z", b"3"),
+        ]
+    )
+    assert list(batched.items(b"b", b"r")) == [(b"q", b"")]
+
+
 def test_scans_between_single_writes_to_a_large_buffer_stay_sorted() -> None:
     # A scan per record over a buffer of thousands of keys (window stores, joins): new keys are
     # inserted one by one instead of re-sorting the buffer each time.

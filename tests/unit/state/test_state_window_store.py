@@ -127,6 +127,47 @@ def test_changelog_carries_both_entries_so_restore_is_complete() -> None:
     assert again.expired(11) == [(b"k", 0, 10, b"v")]
 
 
+def test_windows_written_by_store_key_are_what_put_and_delete_write() -> None:
+    by_window, by_key = make_txn(), make_txn()
+    a, b = WindowStore(by_window, 10), WindowStore(by_key, 10)
+    a.put(b"k", -5, b"v1")
+    a.put(b"kk", 0, b"v2")
+    a.update(b"k", -5, b"v3")
+    a.delete(b"kk", 0)
+    k, kk = b.window_key(b"k", -5), b.window_key(b"kk", 0)
+    b.write([(k, b"v1"), (b.index_entry(k), b"")])
+    b.write([(kk, b"v2"), (b.index_entry(kk), b"")])
+    b.write([(k, b"v3")])
+    b.write([(kk, None), (b.index_entry(kk), None)])
+    assert by_key.pending_changelog() == by_window.pending_changelog()
+    assert b.get_by_key(b.window_key(b"k", -5)) == b.get(b"k", -5) == b"v3"
+
+
+def test_index_entries_derived_from_window_keys_match_the_layout() -> None:
+    store = WindowStore(make_txn(), 25)
+    for start in (MIN_TIME, -(10**12), -30, -1, 0, 7, 10**12, MAX_TIME - 25):
+        for key in (b"", b"k", b"\xff" * 9):
+            entry = store.index_entry(store.window_key(key, start))
+            assert entry == index_key(start + 25, key, start)
+            assert split_index_key(entry) == (start + 25, key, start)
+    for start in range(200):  # more starts than it remembers prefixes for
+        assert store.index_entry(store.window_key(b"a", start)) == index_key(
+            start + 25, b"a", start
+        )
+
+
+def test_any_ending_at_sees_buffered_and_stored_windows(applied: bool) -> None:
+    txn = make_txn()
+    store = WindowStore(txn, 10)
+    store.put_meta(b"swept", b"\x01")
+    store.put(b"a", 0, b"v")
+    store.put(b"b", 20, b"v")
+    settle(txn, applied)
+    assert [e for e in (0, 9, 10, 11, 29, 30, 31, MAX_TIME) if store.any_ending_at(e)] == [10, 30]
+    store.delete(b"a", 0)
+    assert not store.any_ending_at(10)
+
+
 def test_random_operations_match_a_dict_model() -> None:
     rng = random.Random(5)
     txn = make_txn()

@@ -29,6 +29,24 @@ def test_time_windowed_negative_start_and_int_keys() -> None:
     assert serde.deserialize(raw) == key
 
 
+@pytest.mark.parametrize(
+    ("inner", "key"),
+    [("str", "k"), ("str", ""), ("str", None), ("json", {"a": [1, 2]}), ("bytes", b"\x00k")],
+)
+def test_time_windowed_fast_path_writes_what_the_inner_serde_writes(inner, key) -> None:
+    serde = TimeWindowedSerde(inner, window_size_ms=10)
+    raw = serde.serialize(Windowed.from_ms(key, -20, -10))
+    assert raw == (serde.inner.serialize(key) or b"") + struct.pack(">q", -20)
+
+
+def test_time_windowed_errors_still_name_the_problem() -> None:
+    serde = TimeWindowedSerde("str", window_size_ms=10)
+    with pytest.raises(SerdeError, match="str serde expects str"):
+        serde.serialize(Windowed.from_ms(5, 0, 10))
+    with pytest.raises(SerdeError, match="expects a Windowed key"):
+        serde.serialize(("k", 0, 10))
+
+
 def test_session_windowed_layout_is_kafka_streams() -> None:
     serde = SessionWindowedSerde("str")
     key = Windowed.from_ms("user", 1_000, 5_000)

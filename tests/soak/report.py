@@ -60,6 +60,10 @@ def _outside(figures: dict[str, Any]) -> float:
     return figures["rss_mb"] - (figures.get("store_memory_mb") or 0.0)
 
 
+WARM_WINDOW_S = 60.0
+"""The warm-up RSS is the median of the samples in this long after the warm-up point."""
+
+
 def _value(figures: dict[str, Any], what: str) -> float:
     """A sampled figure; ``other_fds`` is the descriptors that are not store files."""
     if what == "other_fds":
@@ -83,12 +87,17 @@ def steady_figures(outcome: Outcome, slot: str) -> dict[str, Any]:
     first_half_end = after[0].t + (mine[-1].t - after[0].t) / 2
     first_half = [s for s in after if s.t <= first_half_end]
     figures: dict[str, Any] = {"judged": True, "pid": pid}
+    # The warm-up figure is the median over the minute after the warm-up point: one sample
+    # can fall on a rebalance, when the instance briefly holds more tasks and memory.
+    warm_minute = [s.instances[slot] for s in after if s.t < after[0].t + WARM_WINDOW_S]
+    rss_warm = statistics.median(i["rss_mb"] for i in warm_minute)
+    outside_warm = statistics.median(_outside(i) for i in warm_minute)
     warm, end = after[0].instances[slot], mine[-1].instances[slot]
     figures.update(
-        rss_warm=warm["rss_mb"],
+        rss_warm=rss_warm,
         rss_end=end["rss_mb"],
-        rss_growth=(end["rss_mb"] - warm["rss_mb"]) / warm["rss_mb"],
-        rss_growth_outside_rocksdb=_outside(end) - _outside(warm),
+        rss_growth=(end["rss_mb"] - rss_warm) / rss_warm,
+        rss_growth_outside_rocksdb=_outside(end) - outside_warm,
         tasks_warm=warm.get("tasks"),
         tasks_end=end.get("tasks"),
     )

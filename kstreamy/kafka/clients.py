@@ -29,47 +29,16 @@ REFUSED_TIMEOUT_S = 5.0
 WAITING_LOG_INTERVAL_S = 10.0
 """How often a starting instance says it is still waiting for the cluster."""
 
-TRANSACTION_TIMEOUT_MARGIN_MS = 10000
-"""Under exactly-once the producer's ``transaction.timeout.ms`` is the commit interval plus this
-(10.1 s at the default 100 ms interval; librdkafka's default is 60 s). When an instance dies
-with a transaction open, ``read_committed`` readers of its output partitions, the next owner of
-its tasks included, see nothing past that transaction until the broker aborts it at this
-timeout: with 60 s a crash stalled the pipeline for a minute. Kafka Streams sets 10 s for the
-same reason. A transaction normally lasts one commit interval; one still open 10 s past it is
-aborted by the broker, and the producer that held it is fenced (the instance then rebuilds its
-clients and rejoins). A ``transaction.timeout.ms`` given in ``producer_config`` or
-``kafka_config`` wins."""
-
-
-def transactional_timeouts(config: AppConfig) -> dict[str, int]:
-    """``transaction.timeout.ms``, and the request timeouts that go with it.
-
-    The transactional producer waits for any one broker response ``socket.timeout.ms`` before
-    it retries the request (librdkafka requires it to be at most the transaction timeout), and
-    gives produce requests the same broker-side ``request.timeout.ms``, so no request is given
-    up while the broker may still answer it. A short wait matters: a transaction coordinator
-    can drop the response to an EndTxn it has completed when its ``__transaction_state``
-    partition changes leader epoch (seen on Apache Kafka 3.1 when a restarted broker rejoins
-    the ISR); the commit then hangs for the whole timeout before the retry succeeds at once,
-    and every instance writing through that coordinator stops for as long. The ~10 s a KRaft
-    cluster takes to fence a dead broker (and drop it from the ISR) fits in it.
-    """
-    given = {**config.kafka_config, **config.producer_config}
-    if "transaction.timeout.ms" in given:
-        timeout = int(given["transaction.timeout.ms"])
-    else:  # long enough for request timeouts given explicitly
-        longest_wait = max(
-            int(given.get(k, 0)) for k in ("socket.timeout.ms", "request.timeout.ms")
-        )
-        timeout = max(
-            config.effective_commit_interval_ms + TRANSACTION_TIMEOUT_MARGIN_MS, longest_wait
-        )
-    return {
-        "transaction.timeout.ms": timeout,
-        "socket.timeout.ms": timeout,
-        "request.timeout.ms": timeout,
-    }
-
+TRANSACTIONAL_REQUEST_TIMEOUT_MS = 30000
+"""How long the transactional producer waits for any one broker response (``socket.timeout.ms``)
+before it retries the request. librdkafka's default is 60 s. A transaction coordinator can
+drop the response to an EndTxn it has completed when its ``__transaction_state`` partition
+changes leader epoch (seen on Apache Kafka 3.1 when a restarted broker rejoins the ISR): the
+commit then hangs for the whole timeout before the retry succeeds at once, and every instance
+writing through that coordinator stops for as long. 30 s is the Java clients'
+``request.timeout.ms``; it stays well above the ~10 s a cluster takes to fence a dead broker and
+equals the broker-side timeout librdkafka gives produce requests, so no request is given up
+while the broker may still answer it."""
 
 EMBEDDED_CLUSTER_ID = "tansu_cluster"
 """The cluster id the embedded broker (Tansu) reports unless it is started with another."""
@@ -139,7 +108,7 @@ def producer_settings(config: AppConfig) -> dict[str, Any]:
         **logging_settings(),
     }
     if config.processing_guarantee == "exactly_once":
-        settings.update(transactional_timeouts(config))
+        settings["socket.timeout.ms"] = TRANSACTIONAL_REQUEST_TIMEOUT_MS
     given = {**config.kafka_config, **config.producer_config}
     if "queue.buffering.max.ms" in given:  # librdkafka's other name for linger.ms
         del settings["linger.ms"]

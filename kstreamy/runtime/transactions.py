@@ -38,10 +38,9 @@ class FatalTransactionError(Exception):
 
 STALL_S = 15.0
 """The longest a commit waits for the producer to acknowledge any record of the open
-transaction before it gives the transaction up (abort, rewind, go on), when the transaction
-timeout allows it; kstreamy's own (10.1 s, see ``kstreamy.kafka.clients``) makes the bound a
-third of it. A transaction given up early is aborted by this producer, which can then go on;
-one the broker aborts at its timeout fences the producer, and the instance must rejoin."""
+transaction before it gives the transaction up (abort, rewind, go on). Above the ~10 s a
+cluster takes to elect a new leader for the partitions of a dead broker, well below librdkafka's
+default ``transaction.timeout.ms`` (60 s)."""
 
 
 def stall_bound_s(settings: dict[str, Any]) -> float:

@@ -219,6 +219,22 @@ def raw_clients(
     return consumer, producer
 
 
+def raw_commit(
+    consumer: Consumer, producer: Producer, in_transaction: bool, transactional: bool
+) -> bool:
+    """The raw loops' commit, as kstreamy commits: the open transaction with the consumer's
+    positions (exactly once), or flush then a synchronous offset commit (at least once).
+    Returns whether a transaction is still open (never, after this)."""
+    if in_transaction:
+        positions = consumer.position(consumer.assignment())
+        producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata())
+        producer.commit_transaction()
+    elif not transactional:
+        producer.flush()
+        consumer.commit(asynchronous=False)
+    return False
+
+
 def median_rates(rounds: int, sides: dict[str, Callable[[], float]]) -> dict[str, Rate]:
     """Run each side ``rounds`` times, alternating which goes first, and return the medians
     (of the rates and, where the runs measured it, of the CPU time per record).

@@ -30,6 +30,7 @@ from common import (
     median_rates,
     new_topic,
     raw_clients,
+    raw_commit,
     report,
     time_app,
 )
@@ -104,15 +105,7 @@ def run_raw(bootstrap: str, source: str, sink: str, events: int, guarantee: str)
                     producer.produce(sink, out, key + start.to_bytes(8, "big"), timestamp=start)
         producer.poll(0)
         if time.monotonic() >= next_commit:
-            if in_transaction:
-                positions = consumer.position(consumer.assignment())
-                metadata = consumer.consumer_group_metadata()
-                producer.send_offsets_to_transaction(positions, metadata)
-                producer.commit_transaction()
-                in_transaction = False
-            elif not transactional:
-                producer.flush()
-                consumer.commit(asynchronous=False)
+            in_transaction = raw_commit(consumer, producer, in_transaction, transactional)
             next_commit = time.monotonic() + interval
     if in_transaction:
         producer.abort_transaction()
